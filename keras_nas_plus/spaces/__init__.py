@@ -1,0 +1,6 @@
+"""Search spaces (Keras Tuner HyperModels)."""
+
+# --- cells / NAS-Bench-201 (issue 3) ---
+from keras_nas_plus.spaces.nb201 import NASBench201Space  # noqa: F401
+from keras_nas_plus.spaces.nb201 import arch_to_values  # noqa: F401
+from keras_nas_plus.spaces.nb201 import values_to_arch  # noqa: F401
