@@ -146,3 +146,15 @@ def test_shipped_nb201_table():
     assert res["results"][0]["mean_report"] <= res["results"][1]["mean_report"] <= 94.3733
     with pytest.raises(ValueError, match="objective"):
         load_table("nb201-cifar10", "best")
+
+
+@pytest.mark.core
+def test_evolution_strategy_if_available():
+    oracles = pytest.importorskip("keras_nas_plus.oracles")
+    if not hasattr(oracles, "RegularizedEvolutionOracle"):
+        pytest.skip("RegularizedEvolutionOracle not available")
+    table = load_table("nb201-cifar10", "mean")
+    res = run_benchmark(table, ["evolution:2", "rl:1"][:1], queries=[30], seeds=2)
+    entry = res["results"][0]
+    assert entry["strategy"] == "evolution" and entry["failed_queries_per_run"] == 0.0
+    assert 85.0 < entry["mean_report"] <= 94.3733

@@ -87,3 +87,23 @@ def test_config_round_trip_and_validation():
         NASBench201Space(filters=0)
     with pytest.raises(ValueError, match="bn_momentum"):
         NASBench201Space(bn_momentum=1.5)
+
+
+@pytest.mark.core
+def test_canonical_values():
+    canon = lambda a: values_to_arch(nb201.canonical_values(arch_to_values(a)))
+    # node 1 feeds nothing that reaches the output: its input edge is dead
+    assert canon("|nor_conv_3x3~0|+|nor_conv_1x1~0|none~1|+|skip_connect~0|none~1|nor_conv_3x3~2|") == (
+        "|none~0|+|nor_conv_1x1~0|none~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
+    )
+    # no path from input to output: all-none
+    assert canon("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|avg_pool_3x3~2|") == (
+        "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+    )
+    # nodes 1 and 2 swap when edge 2<-1 is none
+    a = "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|avg_pool_3x3~1|nor_conv_1x1~2|"
+    b = "|skip_connect~0|+|nor_conv_3x3~0|none~1|+|none~0|nor_conv_1x1~1|avg_pool_3x3~2|"
+    assert canon(a) == canon(b) == b
+    classes = {canon(a) for a in nb201.all_archs()}
+    assert len(classes) < 15625
+    assert canon(EXAMPLE) == EXAMPLE

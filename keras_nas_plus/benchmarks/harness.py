@@ -1,5 +1,6 @@
 """Drives any Keras Tuner oracle over a tabular benchmark, without training."""
 
+import inspect
 import os
 import shutil
 import tempfile
@@ -13,7 +14,11 @@ STRATEGIES = ("evolution", "rl", "random", "bayesian", "grid")
 _TUNER_ID = "tabular-benchmark"
 
 
-def make_oracle(name, hyperparameters, objective, max_trials, seed, **kwargs):
+EVOLUTION_DEFAULTS = {"population_size": 10, "sample_size": 5}
+"""Regularized-evolution settings tuned on NAS-Bench-201 (docs/benchmarks.md)."""
+
+
+def make_oracle(name, hyperparameters, objective, max_trials, seed, equivalence=None, **kwargs):
     """Creates an oracle by strategy name.
 
     Args:
@@ -27,7 +32,10 @@ def make_oracle(name, hyperparameters, objective, max_trials, seed, **kwargs):
         objective: `keras_tuner.Objective`.
         max_trials: int, the query budget.
         seed: int >= 1, the oracle's seed.
-        **kwargs: extra constructor arguments for the oracle.
+        equivalence: optional callable mapping values to canonical values,
+            passed to oracles that accept an `equivalence` argument.
+        **kwargs: extra constructor arguments for the oracle ("evolution"
+            defaults to `EVOLUTION_DEFAULTS`: population 10, tournament 5).
 
     Returns:
         `keras_tuner.Oracle`.
@@ -48,6 +56,13 @@ def make_oracle(name, hyperparameters, objective, max_trials, seed, **kwargs):
         cls = getattr(oracles, cls_name, None)
         if cls is None:
             raise ImportError(f"Strategy {name!r} needs keras_nas_plus.oracles.{cls_name}, not available.")
+        params = inspect.signature(cls).parameters
+        if name == "evolution":
+            for key, value in EVOLUTION_DEFAULTS.items():
+                if key in params:
+                    kwargs.setdefault(key, value)
+        if equivalence is not None and "equivalence" in params:
+            kwargs.setdefault("equivalence", equivalence)
         return cls(**common, **kwargs)
     if name == "random":
         return keras_tuner.oracles.RandomSearchOracle(**common, **kwargs)
@@ -268,7 +283,9 @@ def run_benchmark(
                 oracle = factory(hp, objective, run_queries, seed)
             else:
                 oracle = make_oracle(
-                    factory, hp, objective, run_queries, seed, **oracle_kwargs.get(factory, {})
+                    factory, hp, objective, run_queries, seed,
+                    equivalence=getattr(table, "equivalence", None),
+                    **oracle_kwargs.get(factory, {}),
                 )
             traces.append(run_search(table, oracle, seed, run_queries, time_budget=budgets[-1] if time_budget is not None else None))
         oracle_s = float(np.mean([t["oracle_seconds"] for t in traces]))

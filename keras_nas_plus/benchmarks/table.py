@@ -57,6 +57,9 @@ class TabularBenchmark:
         choices: optional dict column name -> ordered list of values, the
             `Choice` values (default: sorted distinct values of each column).
         source: str, where the table came from (for messages).
+        equivalence: optional callable(values dict) -> canonical values dict:
+            architectures with equal canonical values compute the same
+            function (given to oracles that accept an `equivalence` argument).
 
     Raises:
         ValueError: if the table is empty, a column has the wrong length,
@@ -75,7 +78,9 @@ class TabularBenchmark:
         noisy_objective=None,
         choices=None,
         source="<table>",
+        equivalence=None,
     ):
+        self.equivalence = equivalence
         if direction not in ("max", "min"):
             raise ValueError(f"`direction` must be 'max' or 'min', got {direction!r}.")
         if not decision_columns:
@@ -315,11 +320,14 @@ def load_table(name, objective="noisy"):
         choices=choices,
     )
     if objective == "mean":
-        return TabularBenchmark.from_csv(path, objective_column="valid_acc_200ep", **kwargs)
-    if objective == "12ep":
-        return TabularBenchmark.from_csv(
+        table = TabularBenchmark.from_csv(path, objective_column="valid_acc_200ep", **kwargs)
+    elif objective == "12ep":
+        table = TabularBenchmark.from_csv(
             path, objective_column="test_acc_12ep_1seed", cost_scale=12.0 / 200.0, **kwargs
         )
-    return TabularBenchmark.from_csv(
-        path, objective_column="valid_acc_200ep", noisy_columns=list(_NB201_SEED_COLUMNS), **kwargs
-    )
+    else:
+        table = TabularBenchmark.from_csv(
+            path, objective_column="valid_acc_200ep", noisy_columns=list(_NB201_SEED_COLUMNS), **kwargs
+        )
+    table.equivalence = nb201.canonical_values
+    return table

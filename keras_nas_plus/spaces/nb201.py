@@ -138,6 +138,46 @@ def all_archs():
     ]
 
 
+def canonical_values(values):
+    """Maps a cell to a canonical representative of its equivalence class.
+
+    Two cells compute the same function when they differ only on edges that
+    lie on no input-to-output path of non-``none`` edges (such edges are set
+    to ``none``), or by swapping the interchangeable nodes 1 and 2 when the
+    edge ``"edge_2<-1"`` is ``none``. A cell with no such path maps to the
+    all-``none`` cell.
+
+    Args:
+        values: dict (or `keras_tuner.HyperParameters`) with the 6 edge names.
+
+    Returns:
+        dict edge name -> operation (other keys of `values` are dropped).
+    """
+    if isinstance(values, keras_tuner.HyperParameters):
+        values = values.values
+    ops = {e: values[n] for e, n in zip(EDGES, EDGE_NAMES)}
+    live = {e: op != "none" for e, op in ops.items()}
+    from_input = {0}
+    for j in range(1, NUM_NODES):
+        if any(live[(j, i)] and i in from_input for i in range(j)):
+            from_input.add(j)
+    to_output = {NUM_NODES - 1}
+    for i in range(NUM_NODES - 2, -1, -1):
+        if any(live[(j, i)] and j in to_output for j in range(i + 1, NUM_NODES)):
+            to_output.add(i)
+    if NUM_NODES - 1 not in from_input:
+        return {n: "none" for n in EDGE_NAMES}
+    kept = [
+        ops[e] if (live[e] and e[1] in from_input and e[0] in to_output) else "none" for e in EDGES
+    ]
+    if kept[2] == "none":  # nodes 1 and 2 are interchangeable
+        swapped = [kept[1], kept[0], "none", kept[3], kept[5], kept[4]]
+        rank = [OPERATIONS.index(o) for o in kept]
+        if [OPERATIONS.index(o) for o in swapped] < rank:
+            kept = swapped
+    return dict(zip(EDGE_NAMES, kept))
+
+
 def define_hyperparameters(hp, default=None):
     """Declares the 6 edge `Choice` hyperparameters on `hp`.
 
