@@ -1,9 +1,12 @@
 """`NASTuner`: the `keras_tuner.Tuner` subclass all keras_nas_plus tuners share."""
 
+import glob
 import json
 import math
 import os
+import threading
 import time
+import warnings
 
 import keras
 import keras_tuner
@@ -44,6 +47,25 @@ def _raise_on_nan_loss(results):
             )
 
 
+def _mark_resumable(kwargs):
+    """Lets Keras Tuner resume a project killed before its tuner file existed.
+
+    Keras Tuner reloads only when `<tuner_id>.json` exists, which it first
+    writes after the first trial ends; a process killed before would start
+    over and overwrite ended trials. An empty tuner file fixes that.
+    """
+    if kwargs.get("overwrite"):
+        return
+    project_dir = os.path.join(str(kwargs.get("directory") or "."), kwargs.get("project_name") or "untitled_project")
+    tuner_file = os.path.join(project_dir, os.environ.get("KERASTUNER_TUNER_ID", "tuner0") + ".json")
+    if os.path.exists(tuner_file):
+        return
+    if os.path.exists(os.path.join(project_dir, "oracle.json")) or glob.glob(
+        os.path.join(glob.escape(project_dir), "trial_*", "trial.json")
+    ):
+        atomic_write_text(tuner_file, "{}")
+
+
 class NASTuner(keras_tuner.Tuner):
     """A `keras_tuner.Tuner` that records what NAS users need per trial.
 
@@ -59,15 +81,83 @@ class NASTuner(keras_tuner.Tuner):
         hypermodel: a `keras_tuner.HyperModel` or a `build(hp)` function.
         progress: bool, default False. Print one line per finished trial
             (which trial, its score, seconds taken, best score so far).
+        heartbeat_seconds: float > 0, default 30. Distributed workers only:
+            while a trial runs, tell the chief every this many seconds that
+            the worker is alive (see `NASOracle`'s `trial_lease_seconds`).
         **kwargs: arguments of `keras_tuner.Tuner` (`max_model_size`,
             `directory`, `project_name`, `overwrite`, `executions_per_trial`,
             `optimizer`, `loss`, `metrics`, ...).
+
+    Resuming (`overwrite=False`, the default) works after a kill at any
+    point: the tuner and oracle files are written atomically, and a project
+    directory that has trial files but no tuner file (killed during the first
+    trial) is resumed too. See docs/long_searches.md.
     """
 
-    def __init__(self, oracle, hypermodel=None, progress=False, **kwargs):
+    #: Seconds a tuner waits before asking again when the oracle answers IDLE.
+    idle_wait_seconds = 1.0
+
+    def __init__(self, oracle, hypermodel=None, progress=False, heartbeat_seconds=30.0, **kwargs):
+        if isinstance(heartbeat_seconds, bool) or not isinstance(heartbeat_seconds, (int, float)) \
+                or not heartbeat_seconds > 0:
+            raise ValueError(f"`heartbeat_seconds` must be a number of seconds > 0, got {heartbeat_seconds!r}.")
+        _mark_resumable(kwargs)
         super().__init__(oracle, hypermodel, **kwargs)
         self.progress = progress
+        self.heartbeat_seconds = float(heartbeat_seconds)
         self._trial_started = {}
+        self._heartbeat = None
+        self._begun = 0
+        self._begun_at_last_request = None
+
+    # ------------------------------------------------------ state on disk
+    def save(self):
+        if not self._is_worker():
+            self.oracle.save()
+        atomic_write_text(self._get_tuner_fname(), json.dumps(self.get_state()))
+
+    def reload(self):
+        if not self._is_worker():
+            self.oracle.reload()
+        fname = self._get_tuner_fname()
+        try:
+            with open(fname) as f:
+                state = json.load(f)
+        except (OSError, ValueError) as e:
+            warnings.warn(f"The tuner state file {fname} is unreadable ({e}); starting it afresh.")
+            state = {}
+        self.set_state(state)
+
+    # ---------------------------------------------- distributed workers
+    def pre_create_trial(self):
+        # The oracle answered IDLE last time (nothing ran since): wait a
+        # little instead of asking in a busy loop.
+        if self._begun_at_last_request == self._begun:
+            time.sleep(self.idle_wait_seconds)
+        self._begun_at_last_request = self._begun
+        super().pre_create_trial()
+
+    def _start_heartbeat(self, trial_id):
+        if not self._is_worker():
+            return
+        stop = threading.Event()
+        oracle = self.oracle
+
+        def beat():
+            while not stop.wait(self.heartbeat_seconds):
+                try:
+                    oracle.get_trial(trial_id)
+                except Exception:  # the chief may be restarting
+                    pass
+
+        thread = threading.Thread(target=beat, name=f"nas-heartbeat-{trial_id}", daemon=True)
+        thread.start()
+        self._heartbeat = stop
+
+    def _stop_heartbeat(self):
+        if self._heartbeat is not None:
+            self._heartbeat.set()
+            self._heartbeat = None
 
     # ----------------------------------------------------------- per trial
     def before_fit(self, trial, model, fit_kwargs):
@@ -157,9 +247,12 @@ class NASTuner(keras_tuner.Tuner):
         if os.path.exists(fname):
             os.remove(fname)
         self._trial_started[trial.trial_id] = time.time()
+        self._begun += 1
+        self._start_heartbeat(trial.trial_id)
         super().on_trial_begin(trial)
 
     def on_trial_end(self, trial):
+        self._stop_heartbeat()
         super().on_trial_end(trial)
         if self.progress:
             print(self._progress_line(trial), flush=True)
@@ -167,7 +260,7 @@ class NASTuner(keras_tuner.Tuner):
     def _progress_line(self, trial):
         trial = self.oracle.get_trial(trial.trial_id)
         seconds = time.time() - self._trial_started.pop(trial.trial_id, time.time())
-        done = len(self.oracle.end_order)
+        done = len(getattr(self.oracle, "end_order", ())) or "?"
         total = self.oracle.max_trials or "?"
         score = "failed" if trial.score is None or not math.isfinite(float(trial.score)) else f"{trial.score:.4f}"
         best = self.oracle.get_best_trials(1)

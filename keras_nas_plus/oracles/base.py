@@ -11,12 +11,22 @@
 * a `populate_space` that never raises (an exception there would leave Keras
   Tuner's oracle lock held): errors are reported and the search stops;
 * atomic (write-then-rename) state and trial files, and a clear message with a
-  fallback to the trial files when `oracle.json` is truncated.
+  fallback to the trial files when `oracle.json` is truncated;
+* a resume that reconciles `oracle.json` with the trial files, so that a
+  process killed at any point (mid-trial or while saving) loses no ended
+  trial and retries the one in flight;
+* trial leases for Keras Tuner's distributed mode (`trial_lease_seconds`): a
+  trial whose worker sent nothing for that long is re-queued;
+* a consecutive-failure limit that only counts trials that were not derived
+  from a parent, so that failing mutations never abort a search.
+
+See docs/long_searches.md.
 """
 
 import json
 import math
 import os
+import time
 import traceback
 import warnings
 
@@ -33,6 +43,9 @@ PARENT_KEY = "nas/parent_trial_id"
 _RUNNING = keras_tuner.engine.trial.TrialStatus.RUNNING
 _STOPPED = keras_tuner.engine.trial.TrialStatus.STOPPED
 _COMPLETED = keras_tuner.engine.trial.TrialStatus.COMPLETED
+_FAILED = keras_tuner.engine.trial.TrialStatus.FAILED
+_IDLE = keras_tuner.engine.trial.TrialStatus.IDLE
+_ENDED = (_COMPLETED, _FAILED)
 
 
 def _json_safe(obj):
@@ -64,8 +77,29 @@ class NASOracle(keras_tuner.Oracle):
 
     Subclasses implement `propose(trial_id, rng)` returning a dict of values
     (or `None` when the search space is exhausted). Arguments are those of
-    `keras_tuner.Oracle`; see `RegularizedEvolutionOracle` for their meaning.
+    `keras_tuner.Oracle`; see `RegularizedEvolutionOracle` for their meaning,
+    plus the two below.
+
+    Args:
+        max_consecutive_failed_trials: int >= 1 or None, default 3. The
+            search stops with a `RuntimeError` after this many consecutive
+            failed trials *that were not derived from a parent* (random or
+            policy proposals): such a run of failures means the model-building
+            function, the data or the machine is broken. A failed child of a
+            mutation (it has `PARENT_KEY`) neither counts nor resets the run,
+            since failing architectures are an expected part of the search
+            space. `None` never stops the search. See `counts_as_failure`.
+        trial_lease_seconds: float > 0 or None, default None. For distributed
+            searches: a running trial whose tuner sent nothing (no
+            `create_trial`, `update_trial`, `get_trial`, which NASTuner
+            workers call every `heartbeat_seconds`) for this many seconds is
+            taken from that tuner and re-queued for the next tuner that asks.
+            `None`: trials are never taken back (Keras Tuner's behaviour).
+            Units: seconds of wall-clock time on the chief.
     """
+
+    #: Seconds; `time.time`, replaceable in tests.
+    clock = staticmethod(time.time)
 
     #: How many proposals are tried before the space counts as exhausted.
     max_proposal_attempts = 50
@@ -80,13 +114,24 @@ class NASOracle(keras_tuner.Oracle):
         tune_new_entries=True,
         max_retries_per_trial=0,
         max_consecutive_failed_trials=3,
+        trial_lease_seconds=None,
     ):
         if max_trials is not None:
             _check_int("max_trials", max_trials, 1)
         if seed is not None:
             _check_int("seed", seed, 0)
         _check_int("max_retries_per_trial", max_retries_per_trial, 0)
-        _check_int("max_consecutive_failed_trials", max_consecutive_failed_trials, 1)
+        if max_consecutive_failed_trials is not None:
+            _check_int("max_consecutive_failed_trials", max_consecutive_failed_trials, 1)
+        if trial_lease_seconds is not None and (
+            isinstance(trial_lease_seconds, bool)
+            or not isinstance(trial_lease_seconds, (int, float))
+            or not math.isfinite(trial_lease_seconds)
+            or trial_lease_seconds <= 0
+        ):
+            raise ValueError(
+                f"`trial_lease_seconds` must be None or a number of seconds > 0, got {trial_lease_seconds!r}."
+            )
         super().__init__(
             objective=objective,
             max_trials=max_trials,
@@ -99,6 +144,11 @@ class NASOracle(keras_tuner.Oracle):
         )
         # Keras Tuner draws a random seed when none is given; keep it, it is
         # part of the state and makes a resumed search continue identically.
+        self.trial_lease_seconds = None if trial_lease_seconds is None else float(trial_lease_seconds)
+        # trial_id -> clock() of the last message about it (not saved: a
+        # resumed chief gives every running trial a fresh lease).
+        self._heartbeats = {}
+        self._abort_message = None
 
     # ------------------------------------------------------------------ API
     def propose(self, trial_id, rng):
@@ -177,29 +227,63 @@ class NASOracle(keras_tuner.Oracle):
         fname = os.path.join(self._get_trial_dir(trial.trial_id), "trial.json")
         atomic_write_text(fname, json.dumps(_json_safe(trial.get_state())))
 
+    # ------------------------------------------------------------- resume
     def reload(self):
         fname = self._get_oracle_fname()
         try:
             with open(fname) as f:
                 json.load(f)
-        except (ValueError, UnicodeDecodeError) as e:
+        except (ValueError, UnicodeDecodeError, FileNotFoundError) as e:
             warnings.warn(
-                f"The oracle state file {fname} is unreadable ({e}); it was "
-                "probably truncated by a crash. Rebuilding the oracle from the "
+                f"The oracle state file {fname} is missing or unreadable ({e}); it was "
+                "probably truncated or lost in a crash. Rebuilding the oracle from the "
                 "trial files."
             )
             self._reload_from_trials()
             return
         super().reload()
-        # Keras Tuner saves the oracle before it removes an ended trial from
-        # `ongoing_trials`, so a resumed search would re-run the trial that
-        # ended last. Only trials that never ended are retried.
-        ended = set(self.end_order)
-        self._retry_queue = [t for t in self._retry_queue if t not in ended]
+        self._reconcile_with_trial_files()
 
-    def end_trial(self, trial):
-        super().end_trial(trial)
-        self.save()  # now without the ended trial in `ongoing_trials`
+    def _reconcile_with_trial_files(self):
+        """Makes the reloaded bookkeeping agree with the trial files.
+
+        A process killed between writing a trial file and `oracle.json` (both
+        atomic) leaves them one step apart; the trial files are newer:
+
+        * a trial whose file says it ended (COMPLETED/FAILED) but that is not
+          in `end_order` has ended: it is recorded as ended, not re-run;
+        * a trial that never ended and is not queued (killed while being
+          created) is queued for a retry with the same values;
+        * Keras Tuner saves the oracle before it removes an ended trial from
+          `ongoing_trials`, so ended trials are taken out of the retry queue.
+
+        A retried trial starts with empty metrics.
+        """
+        ended = set(self.end_order)
+        started = set(self.start_order)
+        queued = set(self._retry_queue)
+        for trial_id in sorted(self.trials):
+            trial = self.trials[trial_id]
+            if trial_id not in started:
+                self.start_order.append(trial_id)
+                started.add(trial_id)
+            values_hash = self._compute_values_hash(trial.hyperparameters.values)
+            self._tried_so_far.add(values_hash)
+            self._id_to_hash[trial_id] = values_hash
+            if trial_id in ended:
+                continue
+            if trial.status in _ENDED:
+                self.end_order.append(trial_id)
+                ended.add(trial_id)
+                self._run_times[trial_id] = max(1, self._run_times[trial_id])
+            elif trial_id not in queued:
+                self._retry_queue.append(trial_id)
+                queued.add(trial_id)
+            if trial.status == _RUNNING:
+                trial.metrics = keras_tuner.engine.metrics_tracking.MetricsTracker()
+        self._retry_queue = [t for t in self._retry_queue if t not in ended]
+        # Retry in trial-id order (Keras Tuner pops from the end).
+        self._retry_queue.sort(reverse=True)
 
     def _reload_from_trials(self):
         """Rebuilds the oracle's bookkeeping from `trial_*/trial.json` files."""
@@ -210,17 +294,123 @@ class NASOracle(keras_tuner.Oracle):
             try:
                 trial = keras_tuner.engine.trial.Trial.load(fname)
             except (ValueError, KeyError, UnicodeDecodeError):
+                warnings.warn(f"Skipping the unreadable trial file {fname}.")
                 continue
             self.trials[trial.trial_id] = trial
         for trial_id in sorted(self.trials):
-            trial = self.trials[trial_id]
-            self.update_space(trial.hyperparameters)
-            self.start_order.append(trial_id)
-            self._tried_so_far.add(self._compute_values_hash(trial.hyperparameters.values))
-            self._id_to_hash[trial_id] = self._compute_values_hash(trial.hyperparameters.values)
-            if trial.status in (_COMPLETED, keras_tuner.engine.trial.TrialStatus.FAILED):
-                self.end_order.append(trial_id)
-                self._run_times[trial_id] = 1
-            else:
-                self._retry_queue.append(trial_id)
+            self.update_space(self.trials[trial_id].hyperparameters)
+        # `end_order` is rebuilt in trial-id order: the true order is lost
+        # with `oracle.json`.
+        self._reconcile_with_trial_files()
 
+    # -------------------------------------------- trial lifecycle (locked)
+    def _holder(self, trial_id):
+        for tuner_id, trial in self.ongoing_trials.items():
+            if trial.trial_id == trial_id:
+                return tuner_id
+        return None
+
+    def _expire_leases(self):
+        """Re-queues running trials whose tuner sent nothing for the lease."""
+        if self.trial_lease_seconds is None:
+            return
+        now = self.clock()
+        for tuner_id, trial in list(self.ongoing_trials.items()):
+            last = self._heartbeats.setdefault(trial.trial_id, now)
+            if now - last < self.trial_lease_seconds:
+                continue
+            warnings.warn(
+                f"Trial {trial.trial_id}: tuner {tuner_id!r} sent nothing for "
+                f"{now - last:.0f} s (trial_lease_seconds={self.trial_lease_seconds:g}); "
+                "the trial is re-queued for another tuner."
+            )
+            del self.ongoing_trials[tuner_id]
+            self.tuner_ids.discard(tuner_id)
+            self._heartbeats.pop(trial.trial_id, None)
+            trial.metrics = keras_tuner.engine.metrics_tracking.MetricsTracker()
+            if trial.trial_id not in self._retry_queue:
+                self._retry_queue.append(trial.trial_id)
+        self.save()
+
+    def _others_may_be_requeued(self, tuner_id):
+        return self.trial_lease_seconds is not None and any(
+            t != tuner_id for t in self.ongoing_trials
+        )
+
+    @keras_tuner.synchronized
+    def create_trial(self, tuner_id):
+        self._expire_leases()
+        if (
+            tuner_id not in self.ongoing_trials
+            and not self._retry_queue
+            and self.max_trials
+            and len(self.trials) >= self.max_trials
+            and self._others_may_be_requeued(tuner_id)
+        ):
+            # Another tuner's trial may still be taken back: do not let this
+            # tuner exit yet (NASTuner waits a little before asking again).
+            self.tuner_ids.add(tuner_id)
+            return keras_tuner.engine.trial.Trial(self.hyperparameters.copy(), status=_IDLE)
+        trial = super().create_trial(tuner_id)
+        if trial.status == _RUNNING:
+            self._heartbeats[trial.trial_id] = self.clock()
+        return trial
+
+    @keras_tuner.synchronized
+    def update_trial(self, trial_id, metrics, step=0):
+        self._heartbeats[trial_id] = self.clock()
+        return super().update_trial(trial_id, metrics, step=step)
+
+    def get_trial(self, trial_id):
+        """Returns the trial; from a running trial's tuner, a heartbeat."""
+        if trial_id in self._heartbeats:
+            self._heartbeats[trial_id] = self.clock()
+        return super().get_trial(trial_id)
+
+    def counts_as_failure(self, trial):
+        """Whether a failed trial counts toward `max_consecutive_failed_trials`.
+
+        Trials derived from a parent (mutations, morphisms: they carry
+        `PARENT_KEY`) do not count; subclasses may refine this.
+        """
+        return PARENT_KEY not in trial.hyperparameters.values
+
+    def _check_consecutive_failures(self):
+        # Called by Keras Tuner's `end_trial` while it holds the lock: note
+        # the problem and raise once the state is saved (`end_trial`).
+        if self.max_consecutive_failed_trials is None:
+            return
+        run, last = 0, None
+        for trial_id in self.end_order:
+            trial = self.trials[trial_id]
+            if trial.status == _FAILED:
+                if self.counts_as_failure(trial):
+                    run, last = run + 1, trial
+            else:
+                run = 0
+        if run >= self.max_consecutive_failed_trials:
+            self._abort_message = (
+                f"{run} consecutive failed trials (max_consecutive_failed_trials="
+                f"{self.max_consecutive_failed_trials}; failed children of mutations are not "
+                f"counted). The last one, trial {last.trial_id}, failed with:\n" + (last.message or "")
+            )
+
+    @keras_tuner.synchronized
+    def _end_trial_locked(self, trial):
+        if trial.trial_id in self.end_order:
+            # A tuner that lost its lease finished after another one did.
+            warnings.warn(f"Trial {trial.trial_id} already ended; the late result is ignored.")
+            holder = self._holder(trial.trial_id)
+            if holder is not None:
+                del self.ongoing_trials[holder]
+            return
+        self._heartbeats.pop(trial.trial_id, None)
+        super().end_trial(trial)
+        self.save()  # now without the ended trial in `ongoing_trials`
+
+    def end_trial(self, trial):
+        self._abort_message = None
+        self._end_trial_locked(trial)
+        if self._abort_message:  # raised outside Keras Tuner's lock
+            message, self._abort_message = self._abort_message, None
+            raise RuntimeError(message)

@@ -45,8 +45,10 @@ class RegularizedEvolutionOracle(NASOracle):
             child is first made by uniform crossover of two tournament winners.
         seed: int or None. Random seed.
         hyperparameters, allow_new_entries, tune_new_entries,
-        max_retries_per_trial, max_consecutive_failed_trials: as in
-            `keras_tuner.Oracle`.
+        max_retries_per_trial: as in `keras_tuner.Oracle`.
+        max_consecutive_failed_trials, trial_lease_seconds: see `NASOracle`
+            (failed children of mutations never stop the search; leases
+            re-queue the trials of dead distributed workers).
 
     Raises:
         ValueError: if an argument is out of range; the message names it.
@@ -71,6 +73,7 @@ class RegularizedEvolutionOracle(NASOracle):
         tune_new_entries=True,
         max_retries_per_trial=0,
         max_consecutive_failed_trials=3,
+        trial_lease_seconds=None,
     ):
         _check_int("population_size", population_size, 2)
         _check_int("sample_size", sample_size, 1, population_size)
@@ -86,6 +89,7 @@ class RegularizedEvolutionOracle(NASOracle):
             tune_new_entries=tune_new_entries,
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
+            trial_lease_seconds=trial_lease_seconds,
         )
         self.population_size = population_size
         self.sample_size = sample_size
@@ -172,8 +176,8 @@ class RegularizedEvolution(NASTuner):
         crossover_probability: float in [0, 1], default 0.0.
         seed: int or None. Random seed.
         hyperparameters, tune_new_entries, allow_new_entries,
-        max_retries_per_trial, max_consecutive_failed_trials: as in
-            `keras_tuner.RandomSearch`.
+        max_retries_per_trial: as in `keras_tuner.RandomSearch`.
+        max_consecutive_failed_trials, trial_lease_seconds: see `NASOracle`.
         **kwargs: arguments of `keras_tuner.Tuner` and `NASTuner`
             (`directory`, `project_name`, `overwrite`, `executions_per_trial`,
             ...).
@@ -202,6 +206,7 @@ class RegularizedEvolution(NASTuner):
         allow_new_entries=True,
         max_retries_per_trial=0,
         max_consecutive_failed_trials=3,
+        trial_lease_seconds=None,
         **kwargs,
     ):
         self.seed = seed
@@ -219,5 +224,6 @@ class RegularizedEvolution(NASTuner):
             allow_new_entries=allow_new_entries,
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
+            trial_lease_seconds=trial_lease_seconds,
         )
         super().__init__(oracle, hypermodel, **kwargs)
