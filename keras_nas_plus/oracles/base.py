@@ -33,6 +33,8 @@ import warnings
 import keras_tuner
 import numpy as np
 
+from keras_tuner.src.engine import metrics_tracking as _metrics_tracking
+
 from keras_nas_plus._io import atomic_write_text
 from keras_nas_plus.oracles import _hp
 
@@ -144,6 +146,9 @@ class NASOracle(keras_tuner.Oracle):
         )
         # Keras Tuner draws a random seed when none is given; keep it, it is
         # part of the state and makes a resumed search continue identically.
+        # It also treats `seed=0` as "none" (`seed or random...`): keep 0.
+        if seed is not None:
+            self.seed = self._seed_state = int(seed)
         self.trial_lease_seconds = None if trial_lease_seconds is None else float(trial_lease_seconds)
         # trial_id -> clock() of the last message about it (not saved: a
         # resumed chief gives every running trial a fresh lease).
@@ -280,7 +285,7 @@ class NASOracle(keras_tuner.Oracle):
                 self._retry_queue.append(trial_id)
                 queued.add(trial_id)
             if trial.status == _RUNNING:
-                trial.metrics = keras_tuner.engine.metrics_tracking.MetricsTracker()
+                trial.metrics = _metrics_tracking.MetricsTracker()
         self._retry_queue = [t for t in self._retry_queue if t not in ended]
         # Retry in trial-id order (Keras Tuner pops from the end).
         self._retry_queue.sort(reverse=True)
@@ -315,6 +320,7 @@ class NASOracle(keras_tuner.Oracle):
         if self.trial_lease_seconds is None:
             return
         now = self.clock()
+        expired = False
         for tuner_id, trial in list(self.ongoing_trials.items()):
             last = self._heartbeats.setdefault(trial.trial_id, now)
             if now - last < self.trial_lease_seconds:
@@ -327,10 +333,12 @@ class NASOracle(keras_tuner.Oracle):
             del self.ongoing_trials[tuner_id]
             self.tuner_ids.discard(tuner_id)
             self._heartbeats.pop(trial.trial_id, None)
-            trial.metrics = keras_tuner.engine.metrics_tracking.MetricsTracker()
+            trial.metrics = _metrics_tracking.MetricsTracker()
             if trial.trial_id not in self._retry_queue:
                 self._retry_queue.append(trial.trial_id)
-        self.save()
+            expired = True
+        if expired:
+            self.save()
 
     def _others_may_be_requeued(self, tuner_id):
         return self.trial_lease_seconds is not None and any(
@@ -358,6 +366,10 @@ class NASOracle(keras_tuner.Oracle):
 
     @keras_tuner.synchronized
     def update_trial(self, trial_id, metrics, step=0):
+        if trial_id in self.end_order:
+            # A tuner that lost its lease reports after another one did.
+            warnings.warn(f"Trial {trial_id} already ended; the late metrics are ignored.")
+            return self.trials[trial_id]
         self._heartbeats[trial_id] = self.clock()
         return super().update_trial(trial_id, metrics, step=step)
 
