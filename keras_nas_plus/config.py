@@ -178,6 +178,14 @@ def _validate_estimation(estimation):
         ESTIMATION_KEYS[key](value)
 
 
+def _yaml_problem(error):
+    """A one-line description of a YAML error with its line and column."""
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    mark = getattr(error, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return where + " ".join(str(problem).split())
+
+
 def parse_override(text):
     """Parses `section.key=value` (value in YAML syntax) into `(path, value)`.
 
@@ -193,7 +201,7 @@ def parse_override(text):
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as e:
-        raise ConfigError(f"--set {key}: value {raw!r} is not valid YAML ({e})") from e
+        raise ConfigError(f"--set {key}: value {raw!r} is not valid YAML ({_yaml_problem(e)})") from e
     return path, value
 
 
@@ -267,7 +275,7 @@ def load_config(path, overrides=()):
         with open(path) as f:
             raw = yaml.safe_load(f)
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from e
+        raise ConfigError(f"{path}: not valid YAML ({_yaml_problem(e)})") from e
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

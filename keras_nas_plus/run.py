@@ -218,11 +218,22 @@ def run_search(config, overwrite=False):
     directory = search["directory"]
     data = load_data(config["data"], search["seed"])
     space = build_space(config["space"], data)
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise RunError(f"search.directory {directory!r} is a file, not a directory")
     _check_resume(config, directory, overwrite)
-    if overwrite and os.path.isdir(directory):
-        shutil.rmtree(directory)
     keras.utils.set_random_seed(search["seed"])
-    tuner = build_tuner(config, space, overwrite=overwrite)
+    existed = os.path.isdir(directory)
+    try:
+        tuner = build_tuner(config, space, overwrite=overwrite)
+    except BaseException:
+        if not existed:  # leave nothing half-written
+            shutil.rmtree(directory, ignore_errors=True)
+        raise
+    if overwrite and os.path.isdir(directory):  # the tuner removed its trials; remove old results
+        for name in os.listdir(directory):
+            if name != search["project_name"]:
+                path = os.path.join(directory, name)
+                shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
     tuner.progress = verbose >= 1
     os.makedirs(directory, exist_ok=True)
     atomic_write_text(os.path.join(directory, CONFIG_FILE), json.dumps(config, indent=2))

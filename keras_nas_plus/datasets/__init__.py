@@ -46,8 +46,9 @@ def load_npz(path):
     Raises:
         DataError: if the file is missing or unreadable, a key is missing,
             the arrays are empty, the numbers of examples and labels differ,
-            train and test examples have different shapes, or labels are not
-            non-negative integers.
+            train and test examples have different shapes, features are NaN or
+            infinite, labels are not the class indices 0..K-1 (every class
+            present in y_train), or y_test holds a class unseen in y_train.
     """
     if not os.path.isfile(path):
         raise DataError(f"data file not found: {path}")
@@ -83,7 +84,26 @@ def validate_arrays(arrays, source="data"):
                 raise DataError(f"{source}: y_{split} must hold integer class labels, got dtype {y.dtype}")
         if y.min() < 0:
             raise DataError(f"{source}: y_{split} has a negative label {int(y.min())}")
+        if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
+            raise DataError(f"{source}: x_{split} holds NaN or infinite values")
         arrays[f"y_{split}"] = y.astype("int64")
+    # Labels are the class indices 0..K-1 of a K-way head: every class occurs
+    # in y_train (1-based or sparse labels would leave dead outputs), and
+    # y_test holds no class unseen in training.
+    classes = np.unique(arrays["y_train"])
+    num_classes = int(classes[-1]) + 1
+    if len(classes) != num_classes:
+        missing = sorted(set(range(num_classes)) - set(int(c) for c in classes))
+        shown = missing[:10] + (["..."] if len(missing) > 10 else [])
+        raise DataError(
+            f"{source}: y_train labels must be the contiguous class indices 0..{num_classes - 1}, "
+            f"but class(es) {shown} never occur (1-based labels? subtract 1)"
+        )
+    if arrays["y_test"].max() >= num_classes:
+        raise DataError(
+            f"{source}: y_test has label {int(arrays['y_test'].max())} but y_train's classes are "
+            f"0..{num_classes - 1}"
+        )
     if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
         raise DataError(
             f"{source}: x_train examples have shape {arrays['x_train'].shape[1:]} "
