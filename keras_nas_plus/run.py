@@ -110,6 +110,7 @@ def build_tuner(config, space, overwrite=False):
         project_name=search["project_name"],
         overwrite=overwrite,
         max_model_size=search["max_model_size"],
+        time_budget=search["time_budget"],
     )
     params = inspect.signature(cls.__init__).parameters
     if "max_epochs" in params:  # Hyperband
@@ -279,6 +280,7 @@ def run_search(config, overwrite=False):
         "model_path": os.path.abspath(model_path),
         "final_phase": {"epochs": final_epochs, "seconds": round(final_seconds, 2)},
         "search_seconds": round(search_seconds, 2),
+        "time_budget_reached": bool(getattr(tuner, "budget_exhausted", False)),
         "space": {"type": config["space"]["type"], "config": space.get_config()},
         "strategy": config["strategy"],
         "trials": records,

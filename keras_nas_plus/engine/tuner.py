@@ -59,15 +59,47 @@ class NASTuner(keras_tuner.Tuner):
         hypermodel: a `keras_tuner.HyperModel` or a `build(hp)` function.
         progress: bool, default False. Print one line per finished trial
             (which trial, its score, seconds taken, best score so far).
+        time_budget: float or None, default None. Wall-clock budget of one
+            `search` call in seconds: no trial starts after it (running
+            trials finish). `budget_exhausted` tells whether it was hit.
         **kwargs: arguments of `keras_tuner.Tuner` (`max_model_size`,
             `directory`, `project_name`, `overwrite`, `executions_per_trial`,
             `optimizer`, `loss`, `metrics`, ...).
     """
 
-    def __init__(self, oracle, hypermodel=None, progress=False, **kwargs):
+    def __init__(self, oracle, hypermodel=None, progress=False, time_budget=None, **kwargs):
+        if time_budget is not None and (isinstance(time_budget, bool) or not isinstance(time_budget, (int, float))
+                                        or time_budget <= 0):
+            raise ValueError(f"`time_budget` must be a positive number of seconds or None, got {time_budget!r}.")
         super().__init__(oracle, hypermodel, **kwargs)
         self.progress = progress
+        self.time_budget = time_budget
+        self.budget_exhausted = False
+        self._deadline = None
         self._trial_started = {}
+
+    def search(self, *fit_args, **fit_kwargs):
+        """Runs the search; with `time_budget`, no trial starts after it.
+
+        Trials already running finish; the oracle then stops as if
+        `max_trials` were reached, so a caller can still run a final phase.
+        """
+        self.budget_exhausted = False
+        self._deadline = None if self.time_budget is None else time.time() + self.time_budget
+        max_trials = self.oracle.max_trials
+        try:
+            return super().search(*fit_args, **fit_kwargs)
+        finally:
+            self.oracle.max_trials = max_trials
+            self._deadline = None
+
+    def pre_create_trial(self):
+        super().pre_create_trial()
+        if self._deadline is not None and time.time() >= self._deadline:
+            if not self.budget_exhausted and self.progress:
+                print(f"Time budget of {self.time_budget:g} s reached: no new trials.", flush=True)
+            self.budget_exhausted = True
+            self.oracle.max_trials = len(self.oracle.trials)
 
     # ----------------------------------------------------------- per trial
     def before_fit(self, trial, model, fit_kwargs):
