@@ -62,6 +62,15 @@ FAMILIES = (
 )
 
 _MODES = ("max", "min")
+_RECENCY = 0.0  # weight of epoch x in the fits: 1 + _RECENCY * (x / n - 0.5), mean 1
+_REF_INFLATION = 1.0  # reference-curve variance grows by this times the fraction of epochs left
+
+
+def _recency_weights(x):
+    x = np.asarray(x, dtype=float)
+    if x.size == 0:
+        return x
+    return np.maximum(1.0 + _RECENCY * (x / x[-1] - 0.5), 0.05)
 
 
 # --------------------------------------------------------------------------- families
@@ -310,6 +319,9 @@ class CurveExtrapolator:
             reference curves (Chandrashekaran & Lane). Default 0.5; 0 disables.
         max_references: int, keep at most this many reference curves (most
             recent). Default 200.
+        cache_size: int >= 0, memoise this many parametric fits keyed by the exact
+            curve and horizon (for replaying many searches over the same curves).
+            Default 0 (off).
 
     Raises:
         ValueError: on an invalid argument (names it).
@@ -321,7 +333,7 @@ class CurveExtrapolator:
     """
 
     def __init__(self, mode="max", families=None, refine=2, max_nfev=30, temperature=2.0,
-                 sigma_scale=1.0, prior_weight=0.5, max_references=200):
+                 sigma_scale=1.0, prior_weight=0.5, max_references=200, cache_size=0):
         if mode not in _MODES:
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
         fams = tuple(FAMILIES if families is None else families)
@@ -347,6 +359,10 @@ class CurveExtrapolator:
         self.sigma_scale = float(sigma_scale)
         self.prior_weight = float(prior_weight)
         self.max_references = max_references
+        if not isinstance(cache_size, int) or cache_size < 0:
+            raise ValueError(f"cache_size must be an int >= 0, got {cache_size!r}")
+        self.cache_size = cache_size
+        self._cache = {}
         self._refs = []  # list of 1-D arrays on the maximise scale
         self._warm = {}  # family -> theta from the previous call
 
@@ -356,7 +372,7 @@ class CurveExtrapolator:
             "mode": self.mode, "families": list(self.families), "refine": self.refine,
             "max_nfev": self.max_nfev, "temperature": self.temperature,
             "sigma_scale": self.sigma_scale, "prior_weight": self.prior_weight,
-            "max_references": self.max_references,
+            "max_references": self.max_references, "cache_size": self.cache_size,
         }
 
     @classmethod
@@ -458,6 +474,15 @@ class CurveExtrapolator:
             if nf < 3:
                 s = max(s, 0.05 * mag)
             comps = [(np.array([last]), np.array([s]), np.ones(1))]
+        elif self.cache_size:
+            key = (y.tobytes(), T)
+            hit = self._cache.get(key)
+            if hit is None:
+                hit = self._parametric(y, finite, T, scale)
+                if len(self._cache) >= self.cache_size:
+                    self._cache.clear()
+                self._cache[key] = hit
+            comps = [hit]
         else:
             comps = [self._parametric(y, finite, T, scale)]
         if use_refs and self.prior_weight > 0 and self._refs and nf >= 3:
@@ -483,7 +508,8 @@ class CurveExtrapolator:
         n = yo.shape[0]
         g = g_all[:, idx] if n != n_all else g_all
         with np.errstate(all="ignore"):
-            c, a, sse = _nonneg_slope_fit(g, yo)
+            w_obs = _recency_weights(x)
+            c, a, sse = _nonneg_slope_fit(g, yo, w_obs)
         sse = np.where(np.isfinite(sse), sse, np.inf)
         fams, thetas, cs, as_, sses = [], [], [], [], []
         for f in self.families:
@@ -543,13 +569,15 @@ class CurveExtrapolator:
         with np.errstate(all="ignore"):
             g = _SPECS[f][0](x, np.asarray(th, dtype=float)[None, :], float(T))
             g = np.where(np.isfinite(g), g, 0.0)
-            c, a, sse = _nonneg_slope_fit(g, y)
+            c, a, sse = _nonneg_slope_fit(g, y, _recency_weights(x))
         s = float(sse[0]) if np.isfinite(sse[0]) else np.inf
         return float(c[0]), float(a[0]), s
 
     def _refine(self, f, x, y, th0, T):
         spec = _SPECS[f]
         lo, hi = np.array(spec[2], float), np.array(spec[3], float)
+        w_obs = _recency_weights(x)
+        sw_obs = np.sqrt(w_obs)
         th0 = np.clip(np.asarray(th0, float), lo + 1e-9 * (hi - lo), hi - 1e-9 * (hi - lo))
 
         def resid(th):
@@ -557,8 +585,8 @@ class CurveExtrapolator:
                 g = spec[0](x, th[None, :], float(T))[0]
                 if not np.all(np.isfinite(g)):
                     return np.full_like(y, 1e3)
-                c, a, _ = _nonneg_slope_fit(g[None, :], y)
-                r = c[0] + a[0] * g - y
+                c, a, _ = _nonneg_slope_fit(g[None, :], y, w_obs)
+                r = (c[0] + a[0] * g - y) * sw_obs
             return np.where(np.isfinite(r), r, 1e3)
 
         try:
@@ -632,7 +660,7 @@ class CurveExtrapolator:
         horizon = (T - n) / max(T, 1)
         wn = wr / wr.sum()
         spread = float(np.sqrt(max(np.dot(wn, (pred - np.dot(wn, pred)) ** 2), 0.0)))
-        stds = np.sqrt(s2 * (1.0 + 4.0 * horizon) + (0.5 * spread) ** 2 * horizon)
+        stds = np.sqrt(s2 * (1.0 + _REF_INFLATION * horizon) + (0.5 * spread) ** 2 * horizon)
         return pred, stds, wr, int(pred.shape[0])
 
 
