@@ -237,3 +237,112 @@ class LearningCurveExtrapolation(keras.callbacks.Callback):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+# ----------------------------------------------------------------------------
+# Tuner integration (used by keras_nas_plus.engine.tuner.NASTuner).
+
+#: Prefix of the metric a trial records with the predicted final value.
+PREDICTED_PREFIX = "predicted_final_"
+
+
+def learning_curve_kwargs(learning_curve):
+    """Normalises a tuner's ``learning_curve`` argument into callback kwargs, or None.
+
+    Args:
+        learning_curve: None/False (off), True (defaults) or a dict of
+            ``LearningCurveExtrapolation`` arguments except ``target`` (set per trial).
+            ``monitor``/``mode`` default to the oracle objective.
+
+    Returns:
+        dict or None.
+
+    Raises:
+        ValueError: if it is not None/bool/dict, sets ``target``, or has invalid values.
+    """
+    if learning_curve is None or learning_curve is False:
+        return None
+    if learning_curve is True:
+        return {}
+    if not isinstance(learning_curve, dict):
+        raise ValueError(f"learning_curve must be None, a bool or a dict, got {learning_curve!r}")
+    if "target" in learning_curve:
+        raise ValueError("learning_curve: 'target' is set per trial from the oracle's best score")
+    kwargs = dict(learning_curve)
+    LearningCurveExtrapolation(**kwargs)  # validates
+    return kwargs
+
+
+def attach_to_trial(tuner, trial, callbacks, kwargs):
+    """Returns ``callbacks`` plus a fresh ``LearningCurveExtrapolation`` for ``trial``.
+
+    Its target is the oracle's best score so far and its references are the monitored
+    curves of finished trials (from their ``nas_trial.json``).  Never raises: on any
+    failure the callbacks are returned unchanged.
+    """
+    try:
+        kw = dict(kwargs)
+        objective = tuner.oracle.objective
+        if "monitor" not in kw and getattr(objective, "name", None):
+            kw["monitor"] = objective.name
+            if kw.get("mode", "auto") == "auto" and getattr(objective, "direction", None) in ("min", "max"):
+                kw["mode"] = objective.direction
+        cb = LearningCurveExtrapolation(**kw)
+        best = tuner.oracle.get_best_trials(1)
+        if best and best[0].score is not None and math.isfinite(float(best[0].score)):
+            cb.target = float(best[0].score)
+        for t in tuner.oracle.trials.values():
+            if t.trial_id == trial.trial_id or t.status != "COMPLETED":
+                continue
+            curve = (tuner.get_trial_info(t.trial_id).get("history") or {}).get(cb.monitor)
+            if curve and not (tuner.get_trial_info(t.trial_id).get("learning_curve") or {}).get("stopped"):
+                cb.add_reference_curve([float("nan") if v is None else v for v in curve])
+        return [c for c in callbacks if not isinstance(c, LearningCurveExtrapolation)] + [cb]
+    except Exception as e:
+        warnings.warn(f"learning-curve extrapolation not attached: {e!r}", RuntimeWarning, stacklevel=2)
+        return callbacks
+
+
+def after_fit(callbacks, results):
+    """Adds ``predicted_final_<monitor>`` to the History and returns the trial record.
+
+    Returns:
+        dict for ``nas_trial.json`` under ``learning_curve`` (empty if no callback).
+    """
+    cbs = [c for c in callbacks if isinstance(c, LearningCurveExtrapolation)]
+    if not cbs:
+        return {}
+    cb = cbs[-1]
+    try:
+        if cb.predicted_final is not None:
+            histories = results if isinstance(results, list) else [results]
+            for h in histories:
+                if isinstance(h, keras.callbacks.History) and h.history:
+                    n = max(len(v) for v in h.history.values())
+                    h.history[PREDICTED_PREFIX + cb.monitor] = [float(cb.predicted_final)] * n
+        return {
+            "stopped": bool(cb.stopped), "stopped_epoch": int(cb.stopped_epoch),
+            "epochs_trained": len(cb.curve), "epochs_saved": int(cb.epochs_saved),
+            "predicted_final": cb.predicted_final, "probability": cb.probability,
+            "target": cb.target, "monitor": cb.monitor,
+        }
+    except Exception:
+        return {}
+
+
+def summarize(tuner):
+    """Counts of trials stopped by learning-curve extrapolation and epochs saved.
+
+    Returns:
+        dict with ``trials``, ``stopped``, ``epochs_trained``, ``epochs_saved``.
+    """
+    out = {"trials": 0, "stopped": 0, "epochs_trained": 0, "epochs_saved": 0}
+    for tid in list(tuner.oracle.trials):
+        rec = tuner.get_trial_info(tid).get("learning_curve")
+        if not rec:
+            continue
+        out["trials"] += 1
+        out["stopped"] += int(bool(rec.get("stopped")))
+        out["epochs_trained"] += int(rec.get("epochs_trained") or 0)
+        out["epochs_saved"] += int(rec.get("epochs_saved") or 0)
+    return out

@@ -244,7 +244,8 @@ class PredictiveDistribution:
 
     def cdf(self, value):
         """P(final <= value) as a float in [0, 1]."""
-        z = (float(value) - self.means) / self.stds
+        with np.errstate(all="ignore"):
+            z = np.nan_to_num((float(value) - self.means) / self.stds, nan=0.0)
         return float(np.clip(np.dot(self.weights, _phi(z)), 0.0, 1.0))
 
     def prob_better(self, target):
@@ -428,15 +429,21 @@ class CurveExtrapolator:
             T = 1
         T = max(T, 1)
         try:
-            means, stds, weights = self._predict_max(_clean(curve), T, use_references)
+            y = _clean(curve)
+            big = float(np.nanmax(np.abs(y))) if np.isfinite(y).any() else 0.0
+            s0 = big if big > 1e100 else 1.0  # keep squares finite for huge metrics
+            with np.errstate(all="ignore"):
+                means, stds, weights = self._predict_max(y / s0, T, use_references and s0 == 1.0)
+                means, stds = means * s0, stds * s0
         except Exception:  # last-resort guard: never raise during training
             y = _clean(curve)
             fin = y[np.isfinite(y)]
             v = float(fin[-1]) if fin.size else np.nan
             v = v if self.mode == "max" else -v
             means, stds, weights = np.array([v]), np.array([max(abs(v) * 0.1, 1e-3)]), np.ones(1)
-        if not np.all(np.isfinite(means)):
-            means = np.where(np.isfinite(means), means, -1e308)
+        means = np.nan_to_num(np.asarray(means, float), nan=-1e308, posinf=1e308, neginf=-1e308)
+        stds = np.asarray(stds, float)
+        stds = np.where(np.isfinite(stds) & (stds > 0), stds, np.maximum(np.abs(means) * 0.1, 1e-12))
         if self.mode == "min":
             means = -means
         return PredictiveDistribution(means, stds, weights, mode=self.mode)
