@@ -202,7 +202,7 @@ def _nonneg_slope_fit(g, y, w=None):
     vg = (w * gc * gc).sum(axis=1)
     cov = (w * gc * yc).sum(axis=1)
     syy = (w * yc * yc).sum()
-    ok = vg > 1e-12 * max(1.0, float(np.max(np.abs(vg), initial=0.0)))
+    ok = vg > 1e-12 * ((g * g * w).sum(axis=1) / sw + 1e-300)  # per row: g not constant
     a = np.where(ok & (cov > 0), cov / np.where(ok, vg, 1.0), 0.0)
     c = my - a * mg
     sse = np.maximum(syy - a * cov, 0.0)
