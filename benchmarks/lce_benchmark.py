@@ -64,10 +64,10 @@ def replay(curves, order, threshold, min_epochs, use_prior, ex):
     return epochs, best, stops
 
 
-def forecast_mae(curves, frac, use_prior, **kw):
+def forecast_mae(curves, frac, use_prior, mode="max", **kw):
     T = curves.shape[1]
     n = max(3, int(round(frac * T)))
-    ex = CurveExtrapolator(mode="max", **kw)
+    ex = CurveExtrapolator(mode=mode, **kw)
     err, base, inside = [], [], []
     for i in range(len(curves)):
         ex.clear_references()
@@ -121,6 +121,11 @@ def main():
         n, mae, base, cov = forecast_mae(curves, 0.25, use_prior)
         print(f"forecast from first {n} epochs, prior={use_prior}: MAE(final) {mae * 100:.2f} pp vs last-value "
               f"{base * 100:.2f} pp; 90% interval covers {cov * 100:.0f}%")
+    losses, _ = load(args.data, key="val_loss")
+    for use_prior in (False, True):
+        n, mae, base, cov = forecast_mae(losses, 0.25, use_prior, mode="min")
+        print(f"val_loss forecast from first {n} epochs, prior={use_prior}: MAE(final) {mae:.4f} vs last-value "
+              f"{base:.4f}; 90% interval covers {cov * 100:.0f}%")
     rng = np.random.default_rng(args.seed)
     orders = [rng.permutation(m)[:trials] for _ in range(args.orders)]
     full_epochs = trials * T

@@ -2,6 +2,7 @@
 
 import copy
 import math
+import os
 import warnings
 
 import keras
@@ -291,11 +292,15 @@ def attach_to_trial(tuner, trial, callbacks, kwargs):
         best = tuner.oracle.get_best_trials(1)
         if best and best[0].score is not None and math.isfinite(float(best[0].score)):
             cb.target = float(best[0].score)
-        for t in tuner.oracle.trials.values():
-            if t.trial_id == trial.trial_id or t.status != "COMPLETED":
-                continue
-            curve = (tuner.get_trial_info(t.trial_id).get("history") or {}).get(cb.monitor)
-            if curve and not (tuner.get_trial_info(t.trial_id).get("learning_curve") or {}).get("stopped"):
+        try:  # a distributed worker's oracle client may not expose its trials: no prior then
+            finished = [t for t in tuner.oracle.trials.values()
+                        if t.trial_id != trial.trial_id and t.status == "COMPLETED"]
+        except Exception:
+            finished = []
+        for t in finished:
+            info = tuner.get_trial_info(t.trial_id)
+            curve = (info.get("history") or {}).get(cb.monitor)
+            if curve and not (info.get("learning_curve") or {}).get("stopped"):
                 cb.add_reference_curve([float("nan") if v is None else v for v in curve])
         return [c for c in callbacks if not isinstance(c, LearningCurveExtrapolation)] + [cb]
     except Exception as e:
@@ -337,7 +342,14 @@ def summarize(tuner):
         dict with ``trials``, ``stopped``, ``epochs_trained``, ``epochs_saved``.
     """
     out = {"trials": 0, "stopped": 0, "epochs_trained": 0, "epochs_saved": 0}
-    for tid in list(tuner.oracle.trials):
+    try:
+        ids = list(tuner.oracle.trials)
+    except Exception:  # distributed worker: read the trial directories instead
+        try:
+            ids = [d[len("trial_"):] for d in os.listdir(tuner.project_dir) if d.startswith("trial_")]
+        except Exception:
+            ids = []
+    for tid in ids:
         rec = tuner.get_trial_info(tid).get("learning_curve")
         if not rec:
             continue
