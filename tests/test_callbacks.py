@@ -151,6 +151,7 @@ def test_invalid_arguments(kwargs):
         LearningCurveExtrapolation(**kwargs)
 
 
+@pytest.mark.core
 def test_infer_mode():
     assert infer_mode("val_accuracy") == "max"
     assert infer_mode("val_sparse_categorical_accuracy") == "max"
@@ -181,6 +182,7 @@ def test_plain_fit_stops_clearly_bad_run():
     assert cb._model is None
 
 
+@pytest.mark.core
 def test_tuner_search_stops_clearly_bad_trial(tmp_path):
     from keras_nas_plus.tuners import GridSearch
 
