@@ -169,8 +169,19 @@ def _validate_strategy(strategy):
     _check_kwargs("strategy", strategy_class(t), kwargs, _STRATEGY_RESERVED)
 
 
-#: Validators of the `estimation` section, by key; other issues add keys.
-ESTIMATION_KEYS = {}
+def _validate_learning_curve(value):
+    from keras_nas_plus.callbacks import learning_curve_kwargs
+
+    try:
+        learning_curve_kwargs(value)
+    except ValueError as e:
+        raise ConfigError(f"estimation.learning_curve: {e}") from e
+
+
+#: Validators of the `estimation` section, by key.
+ESTIMATION_KEYS = {
+    "learning_curve": _validate_learning_curve,
+}
 
 
 def _validate_estimation(estimation):

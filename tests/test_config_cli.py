@@ -81,6 +81,8 @@ def test_set_overrides_any_depth_and_adds_keys(tmp_path):
         ({"strategy": {"type": "annealing"}}, "strategy.type"),
         ({"strategy": {"type": "evolution", "population": 3}}, "strategy.population"),
         ({"estimation": {"magic": True}}, "estimation.magic"),
+        ({"estimation": {"learning_curve": {"target": 0.9}}}, "estimation.learning_curve"),
+        ({"estimation": {"learning_curve": {"threshold": 2}}}, "estimation.learning_curve"),
         ({"search": 3}, "search"),
     ],
 )
