@@ -14,6 +14,7 @@ from keras_tuner.src import backend as kt_backend
 from keras_tuner.src import utils as kt_utils
 from keras_tuner.src.engine import tuner_utils
 
+from keras_nas_plus import callbacks as lce
 from keras_nas_plus._io import atomic_write_text
 
 #: Name of the per-trial record written next to Keras Tuner's trial.json.
@@ -81,6 +82,13 @@ class NASTuner(keras_tuner.Tuner):
         hypermodel: a `keras_tuner.HyperModel` or a `build(hp)` function.
         progress: bool, default False. Print one line per finished trial
             (which trial, its score, seconds taken, best score so far).
+        time_budget: float or None, default None. Wall-clock budget of one
+            `search` call in seconds: no trial starts after it (running
+            trials finish). `budget_exhausted` tells whether it was hit.
+        learning_curve: None (default, off), True, or a dict of
+            `keras_nas_plus.callbacks.LearningCurveExtrapolation` arguments
+            (all but `target`): stop trials whose extrapolated learning curve
+            is unlikely to beat the oracle's best score so far.
         heartbeat_seconds: float > 0, default 30. Distributed workers only:
             while a trial runs, tell the chief every this many seconds that
             the worker is alive (see `NASOracle`'s `trial_lease_seconds`).
@@ -97,13 +105,25 @@ class NASTuner(keras_tuner.Tuner):
     #: Seconds a tuner waits before asking again when the oracle answers IDLE.
     idle_wait_seconds = 1.0
 
-    def __init__(self, oracle, hypermodel=None, progress=False, heartbeat_seconds=30.0, **kwargs):
+    def __init__(self, oracle, hypermodel=None, progress=False, time_budget=None, learning_curve=None,
+                 heartbeat_seconds=30.0, **kwargs):
+        if time_budget is not None and (isinstance(time_budget, bool) or not isinstance(time_budget, (int, float))
+                                        or time_budget <= 0):
+            raise ValueError(f"`time_budget` must be a positive number of seconds or None, got {time_budget!r}.")
+        # --- learning-curve extrapolation (issue 5) ---
+        self.learning_curve = lce.learning_curve_kwargs(learning_curve)
+        # --- end learning-curve extrapolation ---
+        # --- reliability (issue 9) ---
         if isinstance(heartbeat_seconds, bool) or not isinstance(heartbeat_seconds, (int, float)) \
                 or not heartbeat_seconds > 0:
             raise ValueError(f"`heartbeat_seconds` must be a number of seconds > 0, got {heartbeat_seconds!r}.")
         _mark_resumable(kwargs)
+        # --- end reliability ---
         super().__init__(oracle, hypermodel, **kwargs)
         self.progress = progress
+        self.time_budget = time_budget
+        self.budget_exhausted = False
+        self._deadline = None
         self.heartbeat_seconds = float(heartbeat_seconds)
         self._trial_started = {}
         self._heartbeat = None
@@ -129,13 +149,12 @@ class NASTuner(keras_tuner.Tuner):
         self.set_state(state)
 
     # ---------------------------------------------- distributed workers
-    def pre_create_trial(self):
+    def _wait_if_idle(self):
         # The oracle answered IDLE last time (nothing ran since): wait a
         # little instead of asking in a busy loop.
         if self._begun_at_last_request == self._begun:
             time.sleep(self.idle_wait_seconds)
         self._begun_at_last_request = self._begun
-        super().pre_create_trial()
 
     def _start_heartbeat(self, trial_id):
         if not self._is_worker():
@@ -159,6 +178,30 @@ class NASTuner(keras_tuner.Tuner):
             self._heartbeat.set()
             self._heartbeat = None
 
+    def search(self, *fit_args, **fit_kwargs):
+        """Runs the search; with `time_budget`, no trial starts after it.
+
+        Trials already running finish; the oracle then stops as if
+        `max_trials` were reached, so a caller can still run a final phase.
+        """
+        self.budget_exhausted = False
+        self._deadline = None if self.time_budget is None else time.time() + self.time_budget
+        max_trials = self.oracle.max_trials
+        try:
+            return super().search(*fit_args, **fit_kwargs)
+        finally:
+            self.oracle.max_trials = max_trials
+            self._deadline = None
+
+    def pre_create_trial(self):
+        self._wait_if_idle()  # reliability (issue 9)
+        super().pre_create_trial()
+        if self._deadline is not None and time.time() >= self._deadline:
+            if not self.budget_exhausted and self.progress:
+                print(f"Time budget of {self.time_budget:g} s reached: no new trials.", flush=True)
+            self.budget_exhausted = True
+            self.oracle.max_trials = len(self.oracle.trials)
+
     # ----------------------------------------------------------- per trial
     def before_fit(self, trial, model, fit_kwargs):
         """Hook run after the model is built and before it is trained.
@@ -180,9 +223,16 @@ class NASTuner(keras_tuner.Tuner):
         callbacks = list(kwargs.get("callbacks", []))
         if not any(isinstance(c, keras.callbacks.TerminateOnNaN) for c in callbacks):
             callbacks.append(keras.callbacks.TerminateOnNaN())
+        # --- learning-curve extrapolation (issue 5) ---
+        if self.learning_curve is not None:
+            callbacks = lce.attach_to_trial(self, trial, callbacks, self.learning_curve)
+        # --- end learning-curve extrapolation ---
         kwargs["callbacks"] = callbacks
         kwargs = self.before_fit(trial, model, kwargs)
         results = self.hypermodel.fit(hp, model, *args, **kwargs)
+        # --- learning-curve extrapolation (issue 5) ---
+        self._lce_record = lce.after_fit(kwargs.get("callbacks", []), results)
+        # --- end learning-curve extrapolation ---
         if kt_backend.config.multi_backend():
             kt_utils.save_json(
                 self._get_build_config_fname(trial.trial_id),
@@ -218,6 +268,11 @@ class NASTuner(keras_tuner.Tuner):
             history=history,
         )
         info.update(self.extra_trial_info(trial, model, results))
+        # --- learning-curve extrapolation (issue 5) ---
+        if getattr(self, "_lce_record", None):
+            info["learning_curve"] = self._lce_record
+            self._lce_record = None
+        # --- end learning-curve extrapolation ---
         atomic_write_text(self._trial_info_fname(trial.trial_id), json.dumps(info))
 
     def _trial_info_fname(self, trial_id):
@@ -240,6 +295,19 @@ class NASTuner(keras_tuner.Tuner):
         # when a TensorBoard callback is actually used.
         if any(c.__class__.__name__ == "TensorBoard" for c in callbacks):
             super()._configure_tensorboard_dir(callbacks, trial, execution)
+
+    # --- learning-curve extrapolation (issue 5) ---
+    def learning_curve_summary(self):
+        """Trials stopped by learning-curve extrapolation and epochs saved (dict)."""
+        return lce.summarize(self)
+
+    def results_summary(self, num_trials=10):
+        super().results_summary(num_trials)
+        if self.learning_curve is not None:
+            s = self.learning_curve_summary()
+            print(f"Learning-curve extrapolation: stopped {s['stopped']} of {s['trials']} trials early; "
+                  f"{s['epochs_saved']} epochs saved ({s['epochs_trained']} trained)")
+    # --- end learning-curve extrapolation ---
 
     def on_trial_begin(self, trial):
         # A retried trial starts its record afresh.
