@@ -42,8 +42,20 @@ def evolution(seed=0, **kwargs):
         hyperparameters=toy_space(), **kwargs)
 
 
-#: Each of our oracles, built from a seed (the RL oracle joins once it lands).
+#: Each of our oracles, built from a seed.
 ORACLES = {"evolution": evolution}
+
+try:  # the RL controller joins once it is on main
+    from keras_nas_plus.oracles.rl import RLControllerOracle
+except ImportError:  # pragma: no cover
+    RLControllerOracle = None
+if RLControllerOracle is not None:
+    def rl(seed=0, **kwargs):
+        kwargs.setdefault("max_trials", MAX_TRIALS)
+        return RLControllerOracle(objective=kt.Objective("score", "max"), batch_size=2, seed=seed,
+                                  hyperparameters=toy_space(), **kwargs)
+
+    ORACLES["rl"] = rl
 
 
 class Killed(BaseException):

@@ -281,6 +281,7 @@ class NASOracle(keras_tuner.Oracle):
                 self.end_order.append(trial_id)
                 ended.add(trial_id)
                 self._run_times[trial_id] = max(1, self._run_times[trial_id])
+                self.on_trial_recovered(trial)
             elif trial_id not in queued:
                 self._retry_queue.append(trial_id)
                 queued.add(trial_id)
@@ -289,6 +290,14 @@ class NASOracle(keras_tuner.Oracle):
         self._retry_queue = [t for t in self._retry_queue if t not in ended]
         # Retry in trial-id order (Keras Tuner pops from the end).
         self._retry_queue.sort(reverse=True)
+
+    def on_trial_recovered(self, trial):
+        """Hook: `trial` ended before a kill, but `oracle.json` missed it.
+
+        Called during a resume, once per such trial, after it was recorded
+        as ended. Oracles that learn from ended trials outside the trial
+        files (e.g. a policy updated from rewards) catch up here.
+        """
 
     def _reload_from_trials(self):
         """Rebuilds the oracle's bookkeeping from `trial_*/trial.json` files."""
