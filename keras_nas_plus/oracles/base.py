@@ -356,6 +356,12 @@ class NASOracle(keras_tuner.Oracle):
 
     @keras_tuner.synchronized
     def create_trial(self, tuner_id):
+        if tuner_id in self.ongoing_trials:
+            # A tuner restarted with the same id asks again: it is alive and
+            # gets its trial back (Keras Tuner's behaviour), lease renewed.
+            trial = self.ongoing_trials[tuner_id]
+            self._heartbeats[trial.trial_id] = self.clock()
+            return trial
         self._expire_leases()
         if (
             tuner_id not in self.ongoing_trials
