@@ -26,7 +26,7 @@ def start(args, log_path, cwd=ROOT, **extra_env):
     return subprocess.Popen(cmd, cwd=cwd, env=env(**extra_env), stdout=log, stderr=subprocess.STDOUT)
 
 
-def wait_for(predicate, proc=None, timeout=300.0, what="condition", log_path=None):
+def wait_for(predicate, proc=None, timeout=900.0, what="condition", log_path=None):
     """Polls `predicate()` every 0.1 s; fails if `proc` exits first."""
     deadline = time.time() + timeout
     while time.time() < deadline:
