@@ -39,8 +39,10 @@ from keras_nas_plus.spaces.cell import CellSearchSpace
 from keras_nas_plus.spaces.macro import MacroSearchSpace
 
 __all__ = [
+    "AutoKerasCompatMixin",
     "CellBlock",
     "MacroBlock",
+    "NASAutoTuner",
     "RLAutoTuner",
     "RegularizedEvolutionAutoTuner",
     "cast_io_shapes",
