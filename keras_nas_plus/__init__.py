@@ -20,3 +20,8 @@ from keras_nas_plus.tuners import BayesianOptimization
 from keras_nas_plus.tuners import GridSearch
 from keras_nas_plus.tuners import Hyperband
 from keras_nas_plus.tuners import RandomSearch
+
+# --- learning-curve extrapolation (issue 5) ---
+from keras_nas_plus.callbacks import LearningCurveExtrapolation
+from keras_nas_plus.curves import CurveExtrapolator
+# --- end learning-curve extrapolation ---
