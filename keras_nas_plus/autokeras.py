@@ -31,7 +31,9 @@ except ImportError as e:  # pragma: no cover - depends on the environment
         "the rest of keras_nas_plus works without it."
     ) from e
 
+from keras_nas_plus import callbacks as lce
 from keras_nas_plus.engine.tuner import NASTuner
+from keras_nas_plus.engine.tuner import _raise_on_nan_loss
 from keras_nas_plus.oracles.evolution import RegularizedEvolutionOracle
 from keras_nas_plus.spaces import cell as cell_space
 from keras_nas_plus.spaces import ops
@@ -155,15 +157,18 @@ class NASAutoTuner(AutoKerasCompatMixin, _ak_tuner.AutoTuner, NASTuner):
     adaptation of preprocessing layers, adaptive batch size, early stopping
     and final fit in `search`); in addition each trial directory gets
     `NASTuner`'s `nas_trial.json` (parameter count, learning curves) and a NaN
-    loss stops the trial (`keras.callbacks.TerminateOnNaN`). The `before_fit`
-    hook of `NASTuner` is not called. Not used directly: see
+    loss stops the trial (`keras.callbacks.TerminateOnNaN`) and fails it.
+    `NASTuner`'s `time_budget` and `learning_curve` work as there (the time
+    budget ends the search phase; AutoKeras' final fit still runs); its
+    `before_fit` hook is not called. Not used directly: see
     `RegularizedEvolutionAutoTuner` and `RLAutoTuner`.
 
     Args:
         oracle: a `keras_tuner.Oracle`.
         hypermodel: the AutoKeras graph (`ak.AutoModel` passes it).
         progress: bool, default False. One line per finished trial.
-        **kwargs: arguments of `keras_tuner.Tuner`.
+        **kwargs: `time_budget` and `learning_curve` of `NASTuner` and the
+            arguments of `keras_tuner.Tuner`.
     """
 
     def __init__(self, oracle, hypermodel, progress=False, **kwargs):
@@ -179,11 +184,16 @@ class NASAutoTuner(AutoKerasCompatMixin, _ak_tuner.AutoTuner, NASTuner):
         callbacks = list(kwargs.get("callbacks") or [])
         if not any(isinstance(c, keras.callbacks.TerminateOnNaN) for c in callbacks):
             callbacks.append(keras.callbacks.TerminateOnNaN())
+        if self.learning_curve is not None:
+            callbacks = lce.attach_to_trial(self, trial, callbacks, self.learning_curve)
         kwargs["callbacks"] = callbacks
         self._last_model = None
         results = _ak_tuner.AutoTuner._build_and_fit_model(self, trial, *args, **kwargs)
+        if self.learning_curve is not None:
+            self._lce_record = lce.after_fit(callbacks, results)
         if self._last_model is not None:
             self._record_trial_info(trial, self._last_model, results, args, kwargs)
+        _raise_on_nan_loss(results)
         return results
 
 
