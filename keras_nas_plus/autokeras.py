@@ -22,7 +22,7 @@ import inspect
 import keras
 
 try:
-    import autokeras as ak
+    import autokeras  # noqa: F401  (fails early with a clear message)
     from autokeras.engine import block as _ak_block
     from autokeras.engine import tuner as _ak_tuner
 except ImportError as e:  # pragma: no cover - depends on the environment

@@ -164,8 +164,8 @@ def test_no_tensorboard_import_without_tensorboard_callback(monkeypatch):
 def test_cell_block_with_autokeras_random_search(tiny_images, tmp_path):
     (x, y), (x_val, y_val), (x_test, _) = tiny_images
     inputs = ak.ImageInput()
-    h = kak.CellBlock(filters=4, num_cells=1, num_blocks=2, num_reductions=1,
-                      operations=("sep_conv_3x3", "max_pool_3x3", "identity"), name="nas_cell")(inputs)
+    h = kak.CellBlock(filters=4, num_cells=1, num_blocks=2, num_reductions=0,
+                      operations=("sep_conv_3x3", "identity"), name="nas_cell")(inputs)
     outputs = ak.ClassificationHead()(h)
     auto_model = ak.AutoModel(
         inputs, outputs, tuner=kak.compatible_tuner("random"), max_trials=2,
