@@ -87,8 +87,8 @@ class MacroSearchSpace(keras_tuner.HyperModel):
             `"sgd"` (Nesterov momentum 0.9), default `"adam"`. A list is
             searched alongside the architecture.
         augmentation: str or list of `"none"`, `"translate"` (random shifts of
-            up to 10 %), `"translate_flip"` (plus horizontal flips); images
-            only, active during training only. Default `"none"`; a list is
+            up to 10 % of the side, zero fill), `"translate_flip"` (plus
+            horizontal flips); images only, active during training only. Default `"none"`; a list is
             searched.
         compile_kwargs: dict or None. Overrides of `model.compile` arguments
             (`optimizer`, `loss`, `metrics`); the default is Adam, sparse
@@ -221,9 +221,8 @@ class MacroSearchSpace(keras_tuner.HyperModel):
             x = keras.layers.Rescaling(self.rescale, name="rescale")(x)
         augmentation = _choice(hp, "augmentation", self.augmentation)
         if augmentation in ("translate", "translate_flip"):
-            x = keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", name="augment_translate")(x)
-        if augmentation == "translate_flip":
-            x = keras.layers.RandomFlip("horizontal", name="augment_flip")(x)
+            max_shift = max(1, round(0.1 * min(self.input_shape[:2])))
+            x = _training.RandomShift(max_shift, flip=augmentation == "translate_flip", name="augment")(x)
         return inputs, x
 
     def _optimizer(self, hp):
