@@ -25,6 +25,7 @@ import numpy as np
 
 from keras_nas_plus._io import atomic_write_text
 from keras_nas_plus.oracles import _hp
+from keras_nas_plus.oracles import _pareto
 
 #: Hyperparameter-values key holding the id of the trial a child was derived
 #: from (a string). Bookkeeping only: excluded from the duplicate hash.
@@ -33,6 +34,77 @@ PARENT_KEY = "nas/parent_trial_id"
 _RUNNING = keras_tuner.engine.trial.TrialStatus.RUNNING
 _STOPPED = keras_tuner.engine.trial.TrialStatus.STOPPED
 _COMPLETED = keras_tuner.engine.trial.TrialStatus.COMPLETED
+_FAILED = keras_tuner.engine.trial.TrialStatus.FAILED
+
+#: Start of the message of a trial whose architecture violated a hard
+#: constraint (`max_params`, `max_flops`, `max_latency_ms`) and was rejected
+#: before training. Such a trial ends FAILED but is no crash: it never counts
+#: toward `max_consecutive_failed_trials` and never enters a population.
+REJECTED_MESSAGE = "keras_nas_plus: rejected before training, constraint violated"
+
+
+def is_rejected(trial):
+    """Whether a trial was rejected by a hard constraint (not a crash)."""
+    return trial.status == _FAILED and REJECTED_MESSAGE in (trial.message or "")
+
+
+def check_consecutive_failures(oracle):
+    """Keras Tuner's consecutive-failure check, skipping rejected trials.
+
+    Raises:
+        RuntimeError: when `oracle.max_consecutive_failed_trials` trials in a
+            row (rejections skipped) failed.
+    """
+    consecutive = 0
+    for trial_id in oracle.end_order:
+        trial = oracle.trials[trial_id]
+        if is_rejected(trial):
+            continue
+        consecutive = consecutive + 1 if trial.status == _FAILED else 0
+        if consecutive == oracle.max_consecutive_failed_trials:
+            raise RuntimeError(
+                "Number of consecutive failures exceeded the limit "
+                f"of {oracle.max_consecutive_failed_trials}.\n" + (trial.message or "")
+            )
+
+
+def objectives_of(objective):
+    """The list of single `keras_tuner.Objective`s behind an objective."""
+    return list(getattr(objective, "objectives", None) or [objective])
+
+
+def trial_objective_values(trial, objectives):
+    """Per-objective values of a trial at its best step, or `None`.
+
+    Keras Tuner scores a multi-objective trial by the sum of its objectives
+    (negated when maximised); this returns the individual values instead,
+    read at the trial's `best_step` (the epoch that gave the best sum) when
+    that step was recorded, else each metric's best value.
+
+    Args:
+        trial: `keras_tuner.engine.trial.Trial`.
+        objectives: list of `keras_tuner.Objective`.
+
+    Returns:
+        list of float (one per objective), or `None` when a value is missing
+        or not finite.
+    """
+    values = []
+    for obj in objectives:
+        if not trial.metrics.exists(obj.name):
+            return None
+        value = None
+        step = trial.best_step
+        if step is not None:
+            for observation in trial.metrics.get_history(obj.name):
+                if observation.step == step:
+                    value = observation.mean()
+        if value is None:
+            value = trial.metrics.get_best_value(obj.name)
+        if value is None or not math.isfinite(float(value)):
+            return None
+        values.append(float(value))
+    return values
 
 
 def _json_safe(obj):
@@ -131,7 +203,11 @@ class NASOracle(keras_tuner.Oracle):
         return None
 
     def completed_trials(self):
-        """Completed trials with a finite score, in the order they ended."""
+        """Completed trials with a finite score, in the order they ended.
+
+        With several objectives, every objective value must be finite too.
+        """
+        multi = self.is_multi_objective()
         result = []
         for trial_id in self.end_order:
             trial = self.trials.get(trial_id)
@@ -140,8 +216,65 @@ class NASOracle(keras_tuner.Oracle):
             score = trial.score
             if score is None or not math.isfinite(float(score)):
                 continue
+            if multi and self.objective_values(trial) is None:
+                continue
             result.append(trial)
         return result
+
+    # ------------------------------------------------- multi-objective
+    def is_multi_objective(self):
+        """`True` when the oracle has several objectives."""
+        return isinstance(self.objective, keras_tuner.engine.objective.MultiObjective)
+
+    def objective_values(self, trial):
+        """The trial's per-objective values (see `trial_objective_values`)."""
+        return trial_objective_values(trial, objectives_of(self.objective))
+
+    def minimised_values(self, trials):
+        """Objective values of `trials` as a `(n, m)` array to minimise."""
+        objectives = objectives_of(self.objective)
+        rows = [self.objective_values(t) for t in trials]
+        return _pareto.orient(np.asarray(rows, dtype=float).reshape(len(rows), len(objectives)),
+                              [o.direction for o in objectives])
+
+    def pareto_order_keys(self, trials):
+        """NSGA-II keys `(rank, -crowding)` of `trials`; lower is better.
+
+        Ranks and crowding distances are computed among `trials` only.
+
+        Returns:
+            list of `(int, float)` tuples, one per trial.
+
+        Reference:
+            Deb et al., NSGA-II, IEEE TEVC 2002, Section III-B (crowded
+            comparison operator).
+        """
+        ranks, crowding = _pareto.rank_and_crowding(self.minimised_values(trials))
+        return [(int(r), -float(c)) for r, c in zip(ranks, crowding)]
+
+    def score_trial(self, trial):
+        if not self.is_multi_objective() or trial.metrics.exists(self.objective.name):
+            super().score_trial(trial)
+            return
+        # The metrics were reported one by one (no summed "multi_objective"):
+        # score with Keras Tuner's sum at the step where that sum is best.
+        objectives = objectives_of(self.objective)
+        best_step, best_sum = None, math.inf
+        for observation in trial.metrics.get_history(objectives[0].name):
+            total = 0.0
+            for obj in objectives:
+                found = [o.mean() for o in trial.metrics.get_history(obj.name) if o.step == observation.step]
+                if not found:
+                    total = math.nan
+                    break
+                total += found[0] if obj.direction == "min" else -found[0]
+            if not math.isnan(total) and total < best_sum:
+                best_step, best_sum = observation.step, total
+        trial.score = best_sum if best_step is not None else math.nan
+        trial.best_step = best_step
+
+    def _check_consecutive_failures(self):
+        check_consecutive_failures(self)
 
     def higher_is_better(self):
         """`True` when the (single) objective is maximised."""

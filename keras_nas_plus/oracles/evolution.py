@@ -103,9 +103,19 @@ class RegularizedEvolutionOracle(NASOracle):
         return self.completed_trials()[-self.population_size :]
 
     def tournament(self, population, rng):
-        """Best of `sample_size` members drawn without replacement."""
+        """Best of `sample_size` members drawn without replacement.
+
+        With several objectives, "best" is NSGA-II's crowded comparison:
+        lowest non-dominated rank, then largest crowding distance, both
+        computed within `population` (Deb et al., IEEE TEVC 2002).
+        """
         size = min(self.sample_size, len(population))
         picks = rng.choice(len(population), size=size, replace=False)
+        # --- multi-objective selection (issue 10) ---
+        if self.is_multi_objective():
+            keys = self.pareto_order_keys(population)
+            return population[int(min(picks, key=lambda i: keys[int(i)]))]
+        # --- end multi-objective selection ---
         return max((population[int(i)] for i in picks), key=self.utility)
 
     def propose(self, trial_id, rng):
