@@ -128,3 +128,15 @@ def test_budget_regret_by_hand():
     # Nothing found within budget 1: regret = best within it - worst overall.
     assert _pareto.budget_regret([90], [3], all_acc, all_cost, [1]) == pytest.approx(0.0 + 80 - 80)
     assert _pareto.budget_regret([90], [3], all_acc, all_cost, [2]) == pytest.approx(85 - 80)
+
+
+def test_rank_scaled_crowding():
+    # Skewed first objective: in value scale p1 looks crowded, in rank scale
+    # all interior points are evenly spaced.
+    pts = [(0, 3), (1, 2), (2, 1), (100, 0)]
+    _, by_value = _pareto.rank_and_crowding(pts)
+    _, by_rank = _pareto.rank_and_crowding(pts, scale="rank")
+    assert by_value[1] == pytest.approx(2 / 100 + 2 / 3)
+    assert by_rank[1] == pytest.approx(by_rank[2]) == pytest.approx(2 / 3 + 2 / 3)
+    with pytest.raises(ValueError, match="scale"):
+        _pareto.rank_and_crowding(pts, scale="log")

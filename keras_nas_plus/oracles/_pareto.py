@@ -131,6 +131,21 @@ def pareto_front(points):
     return [int(i) for i in np.flatnonzero(~dominated)]
 
 
+def _column_ranks(pts):
+    """Each column replaced by its average rank (1 = smallest)."""
+    out = np.empty_like(pts)
+    for j in range(pts.shape[1]):
+        column = pts[:, j]
+        order = np.argsort(column, kind="stable")
+        ranks = np.empty(len(column))
+        ranks[order] = np.arange(1, len(column) + 1)
+        for value in np.unique(column):  # ties share their mean rank
+            tied = column == value
+            ranks[tied] = ranks[tied].mean()
+        out[:, j] = ranks
+    return out
+
+
 def crowding_distance(points):
     """Crowding distance of each point within one front.
 
@@ -168,23 +183,31 @@ def crowding_distance(points):
     return distance
 
 
-def rank_and_crowding(points):
+def rank_and_crowding(points, scale="value"):
     """NSGA-II ranks and crowding distances (crowding within each front).
 
     Args:
         points: array-like `(num_points, num_objectives)`, minimised.
+        scale: "value" (default, NSGA-II: gaps in objective values divided
+            by each objective's range in the front) or "rank" (gaps in each
+            objective's rank among all `points`, which makes the distance
+            insensitive to skewed objectives such as parameter counts, where
+            most models are small).
 
     Returns:
         tuple `(ranks, crowding)` of arrays of shape `(num_points,)`. A point
         is better than another when its rank is lower, or, at equal rank, its
         crowding distance is larger (the crowded-comparison operator).
     """
+    if scale not in ("value", "rank"):
+        raise ValueError(f"`scale` must be 'value' or 'rank', got {scale!r}.")
     pts = _as_points(points)
+    spaced = _column_ranks(pts) if scale == "rank" and len(pts) else pts
     ranks = np.zeros(len(pts), dtype=int)
     crowding = np.zeros(len(pts))
     for rank, front in enumerate(non_dominated_sort(pts)):
         ranks[front] = rank
-        crowding[front] = crowding_distance(pts[front])
+        crowding[front] = crowding_distance(spaced[front])
     return ranks, crowding
 
 

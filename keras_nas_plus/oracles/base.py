@@ -222,9 +222,28 @@ class NASOracle(keras_tuner.Oracle):
         return result
 
     # ------------------------------------------------- multi-objective
+    #: With several objectives, parents are drawn from the population plus
+    #: the non-dominated completed trials of the whole search (an elitist
+    #: archive, as in NSGA-II's elitism), so front members outlive ageing.
+    pareto_archive = True
+    #: Scale of the crowding distance: "rank" (default) or "value" (NSGA-II).
+    #: See `keras_nas_plus.oracles._pareto.rank_and_crowding`.
+    crowding_scale = "rank"
+
+    def selection_pool(self, population):
+        """Candidates for multi-objective selection: `population` + archive."""
+        if not self.pareto_archive:
+            return list(population)
+        completed = self.completed_trials()
+        if not completed:
+            return list(population)
+        front = [completed[i] for i in _pareto.pareto_front(self.minimised_values(completed))]
+        members = {t.trial_id for t in population}
+        return list(population) + [t for t in front if t.trial_id not in members]
+
     def is_multi_objective(self):
         """`True` when the oracle has several objectives."""
-        return isinstance(self.objective, keras_tuner.engine.objective.MultiObjective)
+        return bool(getattr(self.objective, "objectives", None))
 
     def objective_values(self, trial):
         """The trial's per-objective values (see `trial_objective_values`)."""
@@ -249,7 +268,7 @@ class NASOracle(keras_tuner.Oracle):
             Deb et al., NSGA-II, IEEE TEVC 2002, Section III-B (crowded
             comparison operator).
         """
-        ranks, crowding = _pareto.rank_and_crowding(self.minimised_values(trials))
+        ranks, crowding = _pareto.rank_and_crowding(self.minimised_values(trials), scale=self.crowding_scale)
         return [(int(r), -float(c)) for r, c in zip(ranks, crowding)]
 
     def score_trial(self, trial):

@@ -105,17 +105,21 @@ class RegularizedEvolutionOracle(NASOracle):
     def tournament(self, population, rng):
         """Best of `sample_size` members drawn without replacement.
 
-        With several objectives, "best" is NSGA-II's crowded comparison:
+        With several objectives, the members are drawn from
+        `selection_pool(population)` (the population plus the archive of
+        non-dominated trials) and "best" is NSGA-II's crowded comparison:
         lowest non-dominated rank, then largest crowding distance, both
-        computed within `population` (Deb et al., IEEE TEVC 2002).
+        computed within that pool (Deb et al., IEEE TEVC 2002).
         """
-        size = min(self.sample_size, len(population))
-        picks = rng.choice(len(population), size=size, replace=False)
         # --- multi-objective selection (issue 10) ---
         if self.is_multi_objective():
-            keys = self.pareto_order_keys(population)
-            return population[int(min(picks, key=lambda i: keys[int(i)]))]
+            pool = self.selection_pool(population)
+            keys = self.pareto_order_keys(pool)
+            picks = rng.choice(len(pool), size=min(self.sample_size, len(pool)), replace=False)
+            return pool[int(min(picks, key=lambda i: keys[int(i)]))]
         # --- end multi-objective selection ---
+        size = min(self.sample_size, len(population))
+        picks = rng.choice(len(population), size=size, replace=False)
         return max((population[int(i)] for i in picks), key=self.utility)
 
     def propose(self, trial_id, rng):
