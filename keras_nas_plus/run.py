@@ -250,8 +250,11 @@ def run_search(config, overwrite=False):
         _log(verbose, f"\nFinal phase: training trial {best_trial.trial_id}'s architecture for "
              f"{final_epochs} epochs on train + validation data")
         keras.utils.set_random_seed(search["seed"])
-        model = tuner.hypermodel.build(best_trial.hyperparameters.copy())
-        model.fit(
+        final_hp = best_trial.hyperparameters.copy()
+        model = tuner.hypermodel.build(final_hp)
+        tuner.hypermodel.fit(
+            final_hp,
+            model,
             np.concatenate([data["x_train"], data["x_val"]]),
             np.concatenate([data["y_train"], data["y_val"]]),
             epochs=final_epochs, batch_size=search["batch_size"], verbose=0 if verbose < 2 else 1,

@@ -71,15 +71,26 @@ def _check_constraint(name, value):
     return value
 
 
+def _raise_on_nan_loss(results):
+    """A NaN/inf training loss fails the trial (accuracy may still look finite)."""
+    if not isinstance(results, keras.callbacks.History):
+        return
+    for epoch, loss in enumerate(results.history.get("loss", [])):
+        if loss is None or not math.isfinite(float(loss)):
+            raise keras_tuner.errors.FailedTrialError(
+                f"training loss became {loss} at epoch {epoch + 1}; the trial is recorded as failed"
+            )
+
+
 class NASTuner(keras_tuner.Tuner):
     """A `keras_tuner.Tuner` that records what NAS users need per trial.
 
     Besides Keras Tuner's own files, every trial directory gets a
     `nas_trial.json` with the parameter count, the number of epochs actually
     trained, the input shape and number of training examples, and the
-    per-epoch learning curves (`history`). A NaN loss stops the trial at once
-    (`keras.callbacks.TerminateOnNaN`); its NaN score makes Keras Tuner record
-    it as failed, and the search goes on.
+    per-epoch learning curves (`history`). A NaN or infinite training loss
+    stops the trial at once (`keras.callbacks.TerminateOnNaN`) and the trial
+    is recorded as FAILED with that reason; the search goes on.
 
     Cost metrics: after building each model and before training it, the
     tuner computes its parameter count (`"params"`), analytic FLOPs per
@@ -214,6 +225,7 @@ class NASTuner(keras_tuner.Tuner):
                 model.get_build_config(),
             )
         self._record_trial_info(trial, model, results, args, kwargs)
+        _raise_on_nan_loss(results)
         tuner_utils.validate_trial_results(
             results, self.oracle.objective, "HyperModel.fit()"
         )
