@@ -246,8 +246,17 @@ class NASOracle(keras_tuner.Oracle):
         return bool(getattr(self.objective, "objectives", None))
 
     def objective_values(self, trial):
-        """The trial's per-objective values (see `trial_objective_values`)."""
-        return trial_objective_values(trial, objectives_of(self.objective))
+        """The trial's per-objective values (see `trial_objective_values`).
+
+        Values of completed trials are cached (they no longer change).
+        """
+        cache = self.__dict__.setdefault("_objective_values_cache", {})
+        if trial.status == _COMPLETED and trial.trial_id in cache:
+            return cache[trial.trial_id]
+        values = trial_objective_values(trial, objectives_of(self.objective))
+        if trial.status == _COMPLETED:
+            cache[trial.trial_id] = values
+        return values
 
     def minimised_values(self, trials):
         """Objective values of `trials` as a `(n, m)` array to minimise."""
