@@ -207,3 +207,36 @@ def test_bad_constraint_arguments(tmp_path):
                              directory=str(tmp_path))
     assert issubclass(RegularizedEvolution, NASTuner)
     assert os.path.isdir(str(tmp_path))
+
+
+# ----------------------------------------------------------------- config
+
+
+def test_yaml_objectives_and_constraints(tmp_path):
+    from keras_nas_plus import config as config_module
+    from keras_nas_plus import run
+
+    raw = {"search": {
+        "objectives": ["val_accuracy:max", {"name": "params", "direction": "min"}, "latency_ms"],
+        "constraints": {"max_params": 5000, "max_latency_ms": 50},
+        "directory": str(tmp_path / "run"),
+    }}
+    config = config_module.validate_config(raw)
+    assert config_module.parse_objectives(config["search"]["objectives"]) == [
+        ("val_accuracy", "max"), ("params", "min"), ("latency_ms", "min")]
+    space = run.build_space(config["space"], input_shape=(8, 8), num_classes=3, input_kind="image")
+    tuner = run.build_tuner(config, space, overwrite=True)
+    assert [(o.name, o.direction) for o in tuner.oracle.objective.objectives] == [
+        ("val_accuracy", "max"), ("params", "min"), ("latency_ms", "min")]
+    assert tuner.constraints == {"max_params": 5000, "max_latency_ms": 50}
+
+    for bad, key in [
+        ({"objectives": ["params:up"]}, r"search.objectives\[0\].direction"),
+        ({"objectives": ["custom"]}, r"search.objectives\[0\].direction"),
+        ({"objectives": []}, "search.objectives"),
+        ({"objectives": ["params", "params:min"]}, "listed twice"),
+        ({"constraints": {"max_size": 3}}, "search.constraints.max_size"),
+        ({"constraints": {"max_flops": -1}}, "search.constraints.max_flops"),
+    ]:
+        with pytest.raises(config_module.ConfigError, match=key):
+            config_module.validate_config({"search": bad})
