@@ -20,3 +20,11 @@ from keras_nas_plus.tuners import BayesianOptimization
 from keras_nas_plus.tuners import GridSearch
 from keras_nas_plus.tuners import Hyperband
 from keras_nas_plus.tuners import RandomSearch
+
+# --- multi-objective search and cost metrics (issue 10) ---
+from keras_nas_plus.costs import count_flops
+from keras_nas_plus.costs import measure_latency
+from keras_nas_plus.oracles._pareto import hypervolume
+from keras_nas_plus.oracles._pareto import mnas_reward
+from keras_nas_plus.oracles._pareto import non_dominated_sort
+from keras_nas_plus.oracles.base import is_rejected

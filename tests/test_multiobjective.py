@@ -240,3 +240,19 @@ def test_yaml_objectives_and_constraints(tmp_path):
     ]:
         with pytest.raises(config_module.ConfigError, match=key):
             config_module.validate_config({"search": bad})
+
+
+def test_mnas_reward_as_utility(tmp_path):
+    oracle = RegularizedEvolutionOracle(objective=OBJECTIVES, max_trials=3, population_size=2, sample_size=1, seed=0,
+                                        hyperparameters=toy_space())
+    oracle._set_project_dir(str(tmp_path), "p")
+    oracle.set_mnas_reward(accuracy="acc", cost="cost", target=4.0, w=(0.0, -1.0))
+    trial = oracle.create_trial("t")
+    oracle.update_trial(trial.trial_id, {"acc": 0.9, "cost": 8.0})
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    assert oracle.utility(oracle.trials[trial.trial_id]) == pytest.approx(0.45)
+    state = oracle.get_state()
+    assert state["mnas_scalarization"]["target"] == 4.0
+    with pytest.raises(ValueError, match="target"):
+        oracle.set_mnas_reward(target=0)

@@ -309,8 +309,53 @@ class NASOracle(keras_tuner.Oracle):
         direction = getattr(self.objective, "direction", "min")
         return direction == "max"
 
+    #: MnasNet scalarisation used by `utility` when set (see `set_mnas_reward`).
+    mnas_scalarization = None
+
+    def set_mnas_reward(self, accuracy="val_accuracy", cost="latency_ms", target=None, w=-0.07):
+        """Makes `utility` MnasNet's reward `accuracy * (cost / target) ** w`.
+
+        Oracles that learn from a scalar (the REINFORCE controller's reward
+        is `utility(trial)`) then trade accuracy against cost instead of
+        using Keras Tuner's sum of objectives.
+
+        Args:
+            accuracy: str, default "val_accuracy". Metric maximised.
+            cost: str, default "latency_ms". Cost metric (any metric the
+                trials report, e.g. "params", "flops", "latency_ms").
+            target: float > 0. Target cost, in the metric's unit.
+            w: float or pair `(alpha, beta)`, default -0.07. See
+                `keras_nas_plus.oracles._pareto.mnas_reward`.
+
+        Raises:
+            ValueError: if `target` is not positive or `w` is malformed.
+
+        Reference:
+            Tan et al., "MnasNet: Platform-Aware Neural Architecture Search
+            for Mobile", CVPR 2019, Equation 2.
+        """
+        _pareto.mnas_reward(1.0, 1.0, target, w)  # validates target and w
+        for name, value in (("accuracy", accuracy), ("cost", cost)):
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"`{name}` must be a metric name, got {value!r}.")
+        self.mnas_scalarization = {"accuracy": accuracy, "cost": cost, "target": float(target),
+                                   "w": list(w) if isinstance(w, (list, tuple)) else float(w)}
+
     def utility(self, trial):
-        """The trial's score oriented so that larger is better."""
+        """The trial's score oriented so that larger is better.
+
+        With `set_mnas_reward`, MnasNet's reward instead (NaN when a metric
+        is missing or the cost is not positive).
+        """
+        if self.mnas_scalarization:
+            m = self.mnas_scalarization
+            values = trial_objective_values(
+                trial, [keras_tuner.Objective(m["accuracy"], "max"), keras_tuner.Objective(m["cost"], "min")]
+            )
+            if values is None or not values[1] > 0:
+                return math.nan
+            w = tuple(m["w"]) if isinstance(m["w"], list) else m["w"]
+            return _pareto.mnas_reward(values[0], values[1], m["target"], w)
         score = float(trial.score)
         return score if self.higher_is_better() else -score
 
@@ -329,7 +374,14 @@ class NASOracle(keras_tuner.Oracle):
         return {"status": _RUNNING, "values": _json_safe(values)}
 
     def get_state(self):
-        return _json_safe(super().get_state())
+        state = super().get_state()
+        if self.mnas_scalarization:
+            state["mnas_scalarization"] = self.mnas_scalarization
+        return _json_safe(state)
+
+    def set_state(self, state):
+        super().set_state(state)
+        self.mnas_scalarization = state.get("mnas_scalarization")
 
     def save(self):
         atomic_write_text(self._get_oracle_fname(), json.dumps(self.get_state()))
