@@ -72,6 +72,10 @@ def run_one(table, acc, params, oracle, queries):
     oracle.max_consecutive_failed_trials = queries + 1
     scratch = tempfile.mkdtemp(prefix="knp-mo-", dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
     oracle._set_project_dir(scratch, "oracle")
+    # Search quality only: skip writing the oracle state and trial files
+    # (the same for every strategy).
+    oracle.save = lambda: None
+    oracle._save_trial = lambda trial: None
     found = []
     try:
         for _ in range(queries):

@@ -140,3 +140,11 @@ def test_rank_scaled_crowding():
     assert by_rank[1] == pytest.approx(by_rank[2]) == pytest.approx(2 / 3 + 2 / 3)
     with pytest.raises(ValueError, match="scale"):
         _pareto.rank_and_crowding(pts, scale="log")
+
+
+def test_pareto_front_2d_sweep_matches_general_rule():
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        pts = rng.integers(0, 5, size=(30, 2)).astype(float)  # many ties
+        expected = [i for i in range(len(pts)) if not any(_pareto.dominates(q, pts[i]) for q in pts)]
+        assert _pareto.pareto_front(pts) == expected

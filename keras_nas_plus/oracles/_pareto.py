@@ -125,6 +125,8 @@ def pareto_front(points):
     pts = _as_points(points)
     if len(pts) == 0:
         return []
+    if pts.shape[1] == 2:
+        return _pareto_front_2d(pts)
     le = np.all(pts[:, None, :] <= pts[None, :, :], axis=2)
     lt = np.any(pts[:, None, :] < pts[None, :, :], axis=2)
     dominated = np.any(le & lt, axis=0)
@@ -144,6 +146,26 @@ def _column_ranks(pts):
             ranks[tied] = ranks[tied].mean()
         out[:, j] = ranks
     return out
+
+
+def _pareto_front_2d(pts):
+    """O(n log n) sweep for two objectives (same result as the general case)."""
+    order = np.lexsort((pts[:, 1], pts[:, 0]))
+    keep = []
+    best_before = np.inf  # smallest second value among strictly smaller first values
+    k = 0
+    n = len(order)
+    while k < n:
+        first = pts[order[k], 0]
+        end = k
+        while end < n and pts[order[end], 0] == first:
+            end += 1
+        group_best = pts[order[k], 1]  # sorted: the group's smallest second value
+        if group_best < best_before:
+            keep.extend(int(i) for i in order[k:end] if pts[i, 1] == group_best)
+        best_before = min(best_before, group_best)
+        k = end
+    return sorted(keep)
 
 
 def crowding_distance(points):
