@@ -256,3 +256,25 @@ def test_mnas_reward_as_utility(tmp_path):
     assert state["mnas_scalarization"]["target"] == 4.0
     with pytest.raises(ValueError, match="target"):
         oracle.set_mnas_reward(target=0)
+
+
+def test_run_search_writes_pareto_front(tmp_path):
+    from tests.test_config_cli import tiny_config
+
+    from keras_nas_plus import config as config_module
+    from keras_nas_plus import run
+
+    raw = tiny_config(tmp_path, max_trials=3, verbose=0, objectives=["val_accuracy:max", "params:min"],
+                      constraints={"max_params": 10**6})
+    results = run.run_search(config_module.validate_config(raw), overwrite=True)
+    front = results["pareto_front"]
+    assert front and all(set(p) == {"trial_id", "hyperparameters", "architecture", "objectives", "costs"}
+                         for p in front)
+    completed = [t for t in results["trials"] if t["status"] == "COMPLETED"]
+    # The smallest completed model is on the front.
+    smallest = min(completed, key=lambda t: t["costs"]["params"])
+    assert smallest["trial_id"] in {p["trial_id"] for p in front}
+    assert results["best_trial_id"] == front[0]["trial_id"]
+    assert all(t["rejected"] is False and t["costs"]["flops"] > 0 for t in completed)
+    on_disk = json.load(open(tmp_path / "run" / "results.json"))
+    assert on_disk["pareto_front"] == json.loads(json.dumps(front))
