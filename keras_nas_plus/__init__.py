@@ -25,3 +25,11 @@ from keras_nas_plus.tuners import RandomSearch
 from keras_nas_plus.callbacks import LearningCurveExtrapolation
 from keras_nas_plus.curves import CurveExtrapolator
 # --- end learning-curve extrapolation ---
+# --- multi-objective search and cost metrics (issue 10) ---
+from keras_nas_plus.costs import count_flops
+from keras_nas_plus.costs import measure_latency
+from keras_nas_plus.oracles._pareto import hypervolume
+from keras_nas_plus.oracles._pareto import mnas_reward
+from keras_nas_plus.oracles._pareto import non_dominated_sort
+from keras_nas_plus.oracles.base import is_rejected
+# --- end multi-objective ---
