@@ -1,6 +1,6 @@
 """Keras Tuner's chief/worker mode with our oracle on the chief, on loopback
-(slow: three or four TensorFlow processes; about 2-4 min on a loaded
-2-core CPU).
+(slow: four TensorFlow processes; 14 min on the shared, heavily loaded
+2-core development CPU, where importing TensorFlow alone took ~3 min).
 
 A chief and two workers complete a search. Worker 1 is SIGKILLed mid-trial
 and never comes back: its trial is re-queued after `trial_lease_seconds` and
