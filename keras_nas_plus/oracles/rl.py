@@ -254,11 +254,20 @@ class RLControllerOracle(NASOracle):
         return cache[key]
 
     def _walk(self, choose):
-        """Walks the active decisions in space order; `choose(hp, choices, x, state)`."""
+        """Walks the active decisions in space order.
+
+        `choose(hp, choices, logits_fn)` returns the index chosen for `hp`;
+        `logits_fn()` gives the controller's logits at that step. Recurrent
+        states and logits are cached by path prefix until the weights change
+        (repeated samples after collisions share their prefixes).
+        """
         self._ensure_core()
+        key = self._controller_fingerprint()
+        if getattr(self, "_prefix_cache_key", None) != key:
+            self._prefix_cache, self._prefix_cache_key = {}, key
+        cache = self._prefix_cache
         values, path = {}, []
-        state = _controller.initial_state(self._params, self.cell)
-        x = self._params["start"]
+        prefix = ()
         for hp in self.hyperparameters.space:
             if hp.name in values or not _hp.is_active(hp, values):
                 continue
@@ -267,11 +276,26 @@ class RLControllerOracle(NASOracle):
                 values[hp.name] = choices[0]
                 continue
             self._ensure_head(hp.name, len(choices))
-            state, _ = _controller.cell_step(self._params, self.cell, x, state)
-            index = int(choose(hp, choices, state[0]))
+            step_key = (prefix, hp.name)
+
+            def logits_fn(prefix=prefix, step_key=step_key, name=hp.name):
+                if step_key not in cache:
+                    if prefix:
+                        prev_state = cache[prefix]
+                    else:
+                        prev_state = _controller.initial_state(self._params, self.cell)
+                    last = prefix[-1] if prefix else None
+                    x = self._params["start"] if last is None else self._params[f"embed/{last[0]}"][last[1]]
+                    new_state, _ = _controller.cell_step(self._params, self.cell, x, prev_state)
+                    cache[step_key] = (new_state, _controller.logits(self._params, name, new_state[0]))
+                return cache[step_key][1]
+
+            index = int(choose(hp, choices, logits_fn))
+            logits_fn()  # the step's state is needed by the next step
+            cache[prefix + ((hp.name, index),)] = cache[step_key][0]
             values[hp.name] = choices[index]
             path.append([hp.name, index])
-            x = self._params[f"embed/{hp.name}"][index]
+            prefix = prefix + ((hp.name, index),)
         return values, path
 
     def sample(self, rng, temperature=1.0):
@@ -286,8 +310,8 @@ class RLControllerOracle(NASOracle):
             values, and the decisions as a list of `[name, index]`.
         """
 
-        def choose(hp, choices, h):
-            p = _controller.softmax(_controller.logits(self._params, hp.name, h), temperature)
+        def choose(hp, choices, logits_fn):
+            p = _controller.softmax(logits_fn(), temperature)
             cdf = np.cumsum(p)
             return min(int(np.searchsorted(cdf, rng.uniform() * cdf[-1], side="right")), len(p) - 1)
 
@@ -300,7 +324,7 @@ class RLControllerOracle(NASOracle):
         `Float`) map to the nearest choice.
         """
 
-        def choose(hp, choices, h):
+        def choose(hp, choices, logits_fn):
             return _nearest_index(hp, choices, values.get(hp.name, hp.default))
 
         return self._walk(choose)[1]
@@ -335,7 +359,18 @@ class RLControllerOracle(NASOracle):
         return [self.utility(t) for t in self.completed_trials()[-self.reward_window :]]
 
     def normalised_reward(self, trial, window=None):
-        """The reward of a completed trial (float); see the class docstring."""
+        """The normalised reward of a completed trial; see the class docstring.
+
+        Args:
+            trial: a completed `keras_tuner.engine.trial.Trial` with a finite
+                score.
+            window: optional list of floats, the utilities (scores oriented
+                so that larger is better) to normalise against. Default: the
+                `reward_window` most recently completed trials.
+
+        Returns:
+            float.
+        """
         u = self.utility(trial)
         if self.reward == "raw":
             return u
