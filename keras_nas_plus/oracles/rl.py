@@ -410,8 +410,8 @@ class RLControllerOracle(NASOracle):
         for trial_id in self._pending:
             trial = self.trials[trial_id]
             path = self._samples.pop(trial_id, None)
-            if not path:
-                continue
+            if not path or any(f"head/{name}/W" not in self._params for name, _ in path):
+                continue  # no decision made (or a path from another controller)
             good = (
                 trial.status == _COMPLETED
                 and trial.score is not None
@@ -431,9 +431,6 @@ class RLControllerOracle(NASOracle):
         advantages = [r - self.baseline for r in rewards]
         for r in finite:
             self.baseline = self.baseline_decay * self.baseline + (1.0 - self.baseline_decay) * r
-        for name, _ in (s for p in paths for s in p):
-            if f"head/{name}/W" not in self._params:  # path from a pre-growth state
-                raise ValueError(f"The controller has no decision named {name!r}.")
         loss, grads = _controller.loss_and_grads(
             self._params, self.cell, paths, advantages, self.entropy_weight
         )
