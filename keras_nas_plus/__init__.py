@@ -1,6 +1,25 @@
-"""keras_nas_plus: Neural Architecture Search for Keras 3 on Keras Tuner."""
+"""keras_nas_plus: Neural Architecture Search for Keras 3 on Keras Tuner.
+
+Search strategies are Keras Tuner oracles with matching tuners
+(`RegularizedEvolution`, ...), search spaces are HyperModels
+(`MacroSearchSpace`, `CellSearchSpace`, `NASBench201Space`), and
+`run_search` / `build_best_model` drive a whole search from a configuration
+(the `keras-nas-plus` command line does the same from YAML).
+"""
 
 __version__ = "0.1.0"
 
+from keras_nas_plus.oracles import RegularizedEvolution
+from keras_nas_plus.oracles import RegularizedEvolutionOracle
+from keras_nas_plus.run import build_best_model
+from keras_nas_plus.run import run_search
+from keras_nas_plus.spaces import CellSearchSpace
+from keras_nas_plus.spaces import MacroSearchSpace
+from keras_nas_plus.spaces import NASBench201Space
+from keras_nas_plus.tuners import BayesianOptimization
+from keras_nas_plus.tuners import GridSearch
+from keras_nas_plus.tuners import Hyperband
+from keras_nas_plus.tuners import RandomSearch
+
 # --- RL controller search (issue 4) ---
-from keras_nas_plus.oracles.rl import RLSearch  # noqa: E402,F401
+from keras_nas_plus.oracles.rl import RLSearch

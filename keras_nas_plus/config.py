@@ -53,6 +53,7 @@ DEFAULTS = {
         "max_retries_per_trial": 0,
         "max_consecutive_failed_trials": 5,
         "max_model_size": None,
+        "time_budget": None,
         "verbose": 1,
     },
     "estimation": {},
@@ -106,6 +107,8 @@ def _validate_search(search):
     _check("search.max_consecutive_failed_trials", _is_int(v) and v >= 1, v, "an integer >= 1")
     v = search["max_model_size"]
     _check("search.max_model_size", v is None or (_is_int(v) and v >= 1), v, "null or an integer >= 1")
+    v = search["time_budget"]
+    _check("search.time_budget", v is None or (_is_number(v) and v > 0), v, "null or a positive number of seconds")
     _check("search.verbose", search["verbose"] in (0, 1, 2), search["verbose"], "0, 1 or 2")
 
 

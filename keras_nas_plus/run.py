@@ -110,6 +110,7 @@ def build_tuner(config, space, overwrite=False):
         project_name=search["project_name"],
         overwrite=overwrite,
         max_model_size=search["max_model_size"],
+        time_budget=search["time_budget"],
     )
     params = inspect.signature(cls.__init__).parameters
     if "max_epochs" in params:  # Hyperband
@@ -250,8 +251,11 @@ def run_search(config, overwrite=False):
         _log(verbose, f"\nFinal phase: training trial {best_trial.trial_id}'s architecture for "
              f"{final_epochs} epochs on train + validation data")
         keras.utils.set_random_seed(search["seed"])
-        model = tuner.hypermodel.build(best_trial.hyperparameters.copy())
-        model.fit(
+        final_hp = best_trial.hyperparameters.copy()
+        model = tuner.hypermodel.build(final_hp)
+        tuner.hypermodel.fit(
+            final_hp,
+            model,
             np.concatenate([data["x_train"], data["x_val"]]),
             np.concatenate([data["y_train"], data["y_val"]]),
             epochs=final_epochs, batch_size=search["batch_size"], verbose=0 if verbose < 2 else 1,
@@ -276,6 +280,7 @@ def run_search(config, overwrite=False):
         "model_path": os.path.abspath(model_path),
         "final_phase": {"epochs": final_epochs, "seconds": round(final_seconds, 2)},
         "search_seconds": round(search_seconds, 2),
+        "time_budget_reached": bool(getattr(tuner, "budget_exhausted", False)),
         "space": {"type": config["space"]["type"], "config": space.get_config()},
         "strategy": config["strategy"],
         "trials": records,

@@ -33,30 +33,73 @@ def _finite_or_none(value):
     return value if math.isfinite(value) else None
 
 
+def _raise_on_nan_loss(results):
+    """A NaN/inf training loss fails the trial (accuracy may still look finite)."""
+    if not isinstance(results, keras.callbacks.History):
+        return
+    for epoch, loss in enumerate(results.history.get("loss", [])):
+        if loss is None or not math.isfinite(float(loss)):
+            raise keras_tuner.errors.FailedTrialError(
+                f"training loss became {loss} at epoch {epoch + 1}; the trial is recorded as failed"
+            )
+
+
 class NASTuner(keras_tuner.Tuner):
     """A `keras_tuner.Tuner` that records what NAS users need per trial.
 
     Besides Keras Tuner's own files, every trial directory gets a
     `nas_trial.json` with the parameter count, the number of epochs actually
     trained, the input shape and number of training examples, and the
-    per-epoch learning curves (`history`). A NaN loss stops the trial at once
-    (`keras.callbacks.TerminateOnNaN`); its NaN score makes Keras Tuner record
-    it as failed, and the search goes on.
+    per-epoch learning curves (`history`). A NaN or infinite training loss
+    stops the trial at once (`keras.callbacks.TerminateOnNaN`) and the trial
+    is recorded as FAILED with that reason; the search goes on.
 
     Args:
         oracle: a `keras_tuner.Oracle`.
         hypermodel: a `keras_tuner.HyperModel` or a `build(hp)` function.
         progress: bool, default False. Print one line per finished trial
             (which trial, its score, seconds taken, best score so far).
+        time_budget: float or None, default None. Wall-clock budget of one
+            `search` call in seconds: no trial starts after it (running
+            trials finish). `budget_exhausted` tells whether it was hit.
         **kwargs: arguments of `keras_tuner.Tuner` (`max_model_size`,
             `directory`, `project_name`, `overwrite`, `executions_per_trial`,
             `optimizer`, `loss`, `metrics`, ...).
     """
 
-    def __init__(self, oracle, hypermodel=None, progress=False, **kwargs):
+    def __init__(self, oracle, hypermodel=None, progress=False, time_budget=None, **kwargs):
+        if time_budget is not None and (isinstance(time_budget, bool) or not isinstance(time_budget, (int, float))
+                                        or time_budget <= 0):
+            raise ValueError(f"`time_budget` must be a positive number of seconds or None, got {time_budget!r}.")
         super().__init__(oracle, hypermodel, **kwargs)
         self.progress = progress
+        self.time_budget = time_budget
+        self.budget_exhausted = False
+        self._deadline = None
         self._trial_started = {}
+
+    def search(self, *fit_args, **fit_kwargs):
+        """Runs the search; with `time_budget`, no trial starts after it.
+
+        Trials already running finish; the oracle then stops as if
+        `max_trials` were reached, so a caller can still run a final phase.
+        """
+        self.budget_exhausted = False
+        self._deadline = None if self.time_budget is None else time.time() + self.time_budget
+        max_trials = self.oracle.max_trials
+        try:
+            return super().search(*fit_args, **fit_kwargs)
+        finally:
+            self.oracle.max_trials = max_trials
+            self._deadline = None
+
+    def pre_create_trial(self):
+        super().pre_create_trial()
+        if self._deadline is not None and time.time() >= self._deadline:
+            if not self.budget_exhausted and self.progress:
+                print(f"Time budget of {self.time_budget:g} s reached: no new trials.", flush=True)
+            self.budget_exhausted = True
+            self.oracle.max_trials = len(self.oracle.trials)
 
     # ----------------------------------------------------------- per trial
     def before_fit(self, trial, model, fit_kwargs):
@@ -88,6 +131,7 @@ class NASTuner(keras_tuner.Tuner):
                 model.get_build_config(),
             )
         self._record_trial_info(trial, model, results, args, kwargs)
+        _raise_on_nan_loss(results)
         tuner_utils.validate_trial_results(
             results, self.oracle.objective, "HyperModel.fit()"
         )

@@ -4,6 +4,7 @@ import keras
 import keras_tuner
 
 from keras_nas_plus.spaces import ops
+from keras_nas_plus.spaces import _training
 
 _CONV_OPS = ("conv3x3", "conv5x5", "sepconv3x3", "sepconv5x5")
 _KINDS = ("auto", "image", "sequence")
@@ -76,6 +77,9 @@ class MacroSearchSpace(keras_tuner.HyperModel):
         learning_rate: float or sequence of floats, default 1e-3 (Adam).
         rescale: float or None, default None. Factor applied to the raw input
             (e.g. `1/255` for uint8 images).
+        lr_schedule: `"cosine"` (default) or `"constant"`. With cosine, the
+            learning rate decays to 0 over each `fit` (a trial's epochs, or
+            the final training), which makes short trials' scores steadier.
         compile_kwargs: dict or None. Overrides of `model.compile` arguments
             (`optimizer`, `loss`, `metrics`); the default is Adam, sparse
             categorical cross-entropy and accuracy.
@@ -106,6 +110,7 @@ class MacroSearchSpace(keras_tuner.HyperModel):
         dropout=(0.0, 0.25),
         learning_rate=1e-3,
         rescale=None,
+        lr_schedule="cosine",
         compile_kwargs=None,
         name="macro_search_space",
         tunable=True,
@@ -151,6 +156,8 @@ class MacroSearchSpace(keras_tuner.HyperModel):
             raise ValueError(f"`learning_rate` values must be positive, got {learning_rate!r}.")
         if rescale is not None and (isinstance(rescale, bool) or not isinstance(rescale, (int, float))):
             raise ValueError(f"`rescale` must be a number or None, got {rescale!r}.")
+        if lr_schedule not in _training.SCHEDULES:
+            raise ValueError(f"`lr_schedule` must be one of {_training.SCHEDULES}, got {lr_schedule!r}.")
         if compile_kwargs is not None and not isinstance(compile_kwargs, dict):
             raise ValueError(f"`compile_kwargs` must be a dict or None, got {compile_kwargs!r}.")
 
@@ -168,6 +175,7 @@ class MacroSearchSpace(keras_tuner.HyperModel):
         self.dropout = dropout
         self.learning_rate = learning_rate
         self.rescale = rescale
+        self.lr_schedule = lr_schedule
         self.compile_kwargs = dict(compile_kwargs or {})
         self.rank = 2 if input_kind == "image" else 1
 
@@ -262,6 +270,10 @@ class MacroSearchSpace(keras_tuner.HyperModel):
         layer = keras.layers.Add if merge == "add" else keras.layers.Concatenate
         return layer(name=f"layer_{i}_merge")(tensors)
 
+    def fit(self, hp, model, *args, **kwargs):
+        """Trains `model` with this space's learning-rate schedule."""
+        return _training.fit_with_schedule(model, self.lr_schedule, *args, **kwargs)
+
     # -------------------------------------------------------- describe
     def describe(self, values):
         """One-line architecture summary for hyperparameter `values` (dict)."""
@@ -297,6 +309,7 @@ class MacroSearchSpace(keras_tuner.HyperModel):
             "dropout": list(self.dropout),
             "learning_rate": list(self.learning_rate),
             "rescale": self.rescale,
+            "lr_schedule": self.lr_schedule,
             "compile_kwargs": self.compile_kwargs,
             "name": self.name,
             "tunable": self.tunable,
