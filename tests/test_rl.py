@@ -418,3 +418,19 @@ def test_rl_search_drop_in_on_a_user_hypermodel(tmp_path, tiny_images):
     assert tuner.get_best_models(1)[0] is not None
     state = json.load(open(os.path.join(tmp_path, "rl", "oracle.json")))
     assert state["rl"]["num_updates"] == 2 and state["rl_controller"]["params"]["head/lr/W"]
+
+
+def test_benchmark_harness_strategy_rl():
+    from keras_nas_plus.benchmarks import TabularBenchmark
+    from keras_nas_plus.benchmarks import run_benchmark
+
+    rows = [(a, b, c) for a in range(4) for b in range(4) for c in range(4)]
+    table = TabularBenchmark(
+        {"a": [r[0] for r in rows], "b": [r[1] for r in rows], "c": [r[2] for r in rows]},
+        objective=[float(sum(r)) for r in rows],
+        report=[float(sum(r)) for r in rows],
+    )
+    result = run_benchmark(table, ["rl", "random"], queries=[30], seeds=2)
+    rl, random = result["results"]
+    assert rl["strategy"] == "rl" and rl["failed_queries_per_run"] == 0.0
+    assert rl["mean_report"] >= 8.0 and random["strategy"] == "random"
