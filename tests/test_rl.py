@@ -254,7 +254,7 @@ def test_float_int_boolean_and_new_hyperparameters(tmp_path):
         objective=kt.Objective("score", "max"), max_trials=30, float_bins=4, batch_size=2, seed=1,
         hyperparameters=hp,
     )
-    lr_bins = decision_choices(hp.get_hp("lr") if hasattr(hp, "get_hp") else hp._hps["lr"][0], 4)
+    lr_bins = decision_choices(hp._hps["lr"][0], 4)
     assert len(lr_bins) == 4
     np.testing.assert_allclose(np.log10(lr_bins), [-3.625, -2.875, -2.125, -1.375])
     assert decision_choices(hp._hps["dropout"][0], 4) == [0.0, 0.25, 0.5]

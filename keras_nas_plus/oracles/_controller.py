@@ -110,7 +110,6 @@ def cell_step(params, cell, x, state):
     W, b = params["core/W"], params["core/b"]
     h_prev = state[0]
     n = h_prev.shape[0]
-    e = x.shape[0]
     if cell == "lstm":
         c_prev = state[1]
         xh = np.concatenate([x, h_prev])
@@ -127,7 +126,6 @@ def cell_step(params, cell, x, state):
     xrh = np.concatenate([x, r * h_prev])
     cand = np.tanh(W[2 * n :] @ xrh + b[2 * n :])
     h = (1.0 - u) * cand + u * h_prev
-    del e
     return (h,), (xh, xrh, u, r, cand, h_prev)
 
 
