@@ -62,9 +62,11 @@ class Killed(BaseException):
     """Stands for SIGKILL: nothing after the raise point runs."""
 
 
-def drive(oracle, score_fn=toy_score, tuner_id="tuner0"):
+def drive(oracle, score_fn=toy_score, tuner_id="tuner0", before_each=None):
     """Runs trials sequentially as Keras Tuner's search loop does."""
     while True:
+        if before_each is not None:
+            before_each()
         trial = oracle.create_trial(tuner_id)
         if trial.status != "RUNNING":
             return
@@ -99,8 +101,12 @@ def trial_files(directory):
     return found
 
 
-def check_consistent(oracle, expected):
-    """The resumed search ended like the uninterrupted one, with no loss."""
+def check_consistent(oracle, expected, same_proposals=True):
+    """The resumed search ended like the uninterrupted one, with no loss.
+
+    `same_proposals=False`: only the bookkeeping is checked, not that the
+    proposals equal the uninterrupted run's.
+    """
     assert sorted(oracle.trials) == sorted(expected.trials)
     assert len(oracle.trials) == MAX_TRIALS
     assert sorted(oracle.end_order) == sorted(oracle.trials)  # each ended exactly once
@@ -108,26 +114,41 @@ def check_consistent(oracle, expected):
     assert oracle.ongoing_trials == {} and oracle._retry_queue == []
     for trial_id, trial in oracle.trials.items():
         assert trial.status == "COMPLETED"
-        assert trial.hyperparameters.values == expected.trials[trial_id].hyperparameters.values
-        assert trial.score == pytest.approx(expected.trials[trial_id].score)
-    if hasattr(oracle, "population"):
+        if same_proposals:
+            assert trial.hyperparameters.values == expected.trials[trial_id].hyperparameters.values
+            assert trial.score == pytest.approx(expected.trials[trial_id].score)
+    if hasattr(oracle, "population") and same_proposals:
         assert [t.trial_id for t in oracle.population()] == [t.trial_id for t in expected.population()]
     # the saved state reloads to the same bookkeeping
     json.dumps(oracle.get_state())
 
 
+def _writers():
+    """Every loaded keras_nas_plus.oracles module that writes state files."""
+    import sys
+
+    return [m for name, m in sorted(sys.modules.items())
+            if name.startswith("keras_nas_plus.oracles") and hasattr(m, "atomic_write_text")]
+
+
+def patch_writes(monkeypatch, fn):
+    for module in _writers():
+        monkeypatch.setattr(module, "atomic_write_text", fn)
+
+
 def count_writes(factory, directory, monkeypatch):
-    calls = []
+    """Write calls of an uninterrupted run, and where each trial's start."""
+    calls, starts = [], []
     real = base.atomic_write_text
 
     def counting(path, text):
         calls.append(path)
         real(path, text)
 
-    monkeypatch.setattr(base, "atomic_write_text", counting)
-    drive(fresh(factory, directory))
-    monkeypatch.setattr(base, "atomic_write_text", real)
-    return len(calls)
+    patch_writes(monkeypatch, counting)
+    drive(fresh(factory, directory), before_each=lambda: starts.append(len(calls)))
+    patch_writes(monkeypatch, real)
+    return len(calls), starts
 
 
 @pytest.mark.parametrize("name", sorted(ORACLES))
@@ -146,12 +167,12 @@ def test_kill_at_every_state_write_then_resume(tmp_path, monkeypatch, name):
 
 def kill_and_resume(tmp_path, monkeypatch, factory, trials):
     expected = reference(factory, tmp_path / "ref")
-    total = count_writes(factory, tmp_path / "count", monkeypatch)
-    per_trial = total // MAX_TRIALS
-    assert total == per_trial * MAX_TRIALS and per_trial >= 5
+    total, starts = count_writes(factory, tmp_path / "count", monkeypatch)
+    assert len(starts) == MAX_TRIALS + 1 and total >= 3 * MAX_TRIALS
     real = base.atomic_write_text
     keep = []  # keep killed oracles alive: Keras Tuner's locks are keyed by object
-    points = [j * per_trial + i for j in trials for i in range(1, per_trial + 1)]
+    bounds = starts[1:] + [total]
+    points = [k + 1 for j in trials for k in range(starts[j], bounds[j])]
     for kill_at in points:
         directory = tmp_path / f"k{kill_at}"
         calls = []
@@ -162,19 +183,22 @@ def kill_and_resume(tmp_path, monkeypatch, factory, trials):
                 raise Killed(path)
             real(path, text)
 
-        monkeypatch.setattr(base, "atomic_write_text", dying)
+        patch_writes(monkeypatch, dying)
         killed = fresh(factory, directory)
         keep.append(killed)
         with pytest.raises(Killed):
             drive(killed)
-        monkeypatch.setattr(base, "atomic_write_text", real)
+        patch_writes(monkeypatch, real)
         before = {k: v for k, v in trial_files(directory).items() if v["status"] == "COMPLETED"}
 
         resumed = fresh(factory, directory)
+        fallback = not os.path.exists(os.path.join(str(directory), "p", "oracle.json"))
         with _maybe_warns(directory):
             resumed.reload()
         drive(resumed)
-        check_consistent(resumed, expected)
+        # Rebuilt from the trial files alone, the RL controller restarts
+        # from its initial policy (its weights live in oracle.json only).
+        check_consistent(resumed, expected, same_proposals=not (fallback and factory is ORACLES.get("rl")))
         for trial_id, state in before.items():  # no completed trial lost or re-run
             assert resumed.trials[trial_id].score == state["score"]
             assert resumed._run_times[trial_id] == 1

@@ -458,7 +458,7 @@ class NASOracle(keras_tuner.Oracle):
         super().reload()
         self._reconcile_with_trial_files()
 
-    def _reconcile_with_trial_files(self):
+    def _reconcile_with_trial_files(self, from_state=True):
         """Makes the reloaded bookkeeping agree with the trial files.
 
         A process killed between writing a trial file and `oracle.json` (both
@@ -466,8 +466,10 @@ class NASOracle(keras_tuner.Oracle):
 
         * a trial whose file says it ended (COMPLETED/FAILED) but that is not
           in `end_order` has ended: it is recorded as ended, not re-run;
-        * a trial that never ended and is not queued (killed while being
-          created) is queued for a retry with the same values;
+        * a trial that `oracle.json` never recorded (killed while being
+          created) is forgotten and proposed again (same id, same values);
+          without `oracle.json` (`from_state=False`) every trial that never
+          ended is queued for a retry;
         * Keras Tuner saves the oracle before it removes an ended trial from
           `ongoing_trials`, so ended trials are taken out of the retry queue.
 
@@ -476,8 +478,16 @@ class NASOracle(keras_tuner.Oracle):
         ended = set(self.end_order)
         started = set(self.start_order)
         queued = set(self._retry_queue)
+        recovered = []
         for trial_id in sorted(self.trials):
             trial = self.trials[trial_id]
+            if trial_id not in started and from_state and trial.status not in _ENDED:
+                # Killed while being created, before `oracle.json` recorded
+                # it: it never started. Forget it; the oracle proposes the
+                # same values again under the same id (seeded proposals),
+                # with its own bookkeeping (e.g. a policy's sample) intact.
+                del self.trials[trial_id]
+                continue
             if trial_id not in started:
                 self.start_order.append(trial_id)
                 started.add(trial_id)
@@ -490,7 +500,7 @@ class NASOracle(keras_tuner.Oracle):
                 self.end_order.append(trial_id)
                 ended.add(trial_id)
                 self._run_times[trial_id] = max(1, self._run_times[trial_id])
-                self.on_trial_recovered(trial)
+                recovered.append(trial)
             elif trial_id not in queued:
                 self._retry_queue.append(trial_id)
                 queued.add(trial_id)
@@ -499,6 +509,8 @@ class NASOracle(keras_tuner.Oracle):
         self._retry_queue = [t for t in self._retry_queue if t not in ended]
         # Retry in trial-id order (Keras Tuner pops from the end).
         self._retry_queue.sort(reverse=True)
+        for trial in recovered:
+            self.on_trial_recovered(trial)
 
     def on_trial_recovered(self, trial):
         """Hook: `trial` ended before a kill, but `oracle.json` missed it.
@@ -524,7 +536,7 @@ class NASOracle(keras_tuner.Oracle):
             self.update_space(self.trials[trial_id].hyperparameters)
         # `end_order` is rebuilt in trial-id order: the true order is lost
         # with `oracle.json`.
-        self._reconcile_with_trial_files()
+        self._reconcile_with_trial_files(from_state=False)
 
     # -------------------------------------------- trial lifecycle (locked)
     def _holder(self, trial_id):

@@ -454,6 +454,14 @@ class RLControllerOracle(NASOracle):
         self._credit(str(trial.trial_id))
         self.save()
 
+    # --- reliability (issue 9) ---
+    def on_trial_recovered(self, trial):
+        # A trial that ended just before a kill (its trial file says so, the
+        # saved oracle state does not) is credited on resume.
+        self._credit(str(trial.trial_id))
+        self.save()
+    # --- end reliability ---
+
     # ----------------------------------------------------------------- state
     def _controller_state(self):
         def arrays(d):
