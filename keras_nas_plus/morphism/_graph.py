@@ -183,11 +183,26 @@ def rebuild(model, config_edits=None, call_hook=None):
         A new functional model (weights freshly initialised).
     """
     config_edits = config_edits or {}
+    restore = []
 
     def clone_function(layer):
         cfg = layer.get_config()
         cfg.update(config_edits.get(layer.name, {}))
-        return layer.__class__.from_config(cfg)
+        # Every weight is overwritten by the transfer, so skip random
+        # initialisation (slow under JAX: one compilation per shape), then
+        # restore the initialisers so the config stays the user's.
+        originals = {}
+        for key, value in list(cfg.items()):
+            if key.endswith("_initializer") and value is not None:
+                originals[key] = value
+                cfg[key] = "zeros"
+        new = layer.__class__.from_config(cfg)
+        if all(hasattr(new, key) for key in originals):
+            restore.append((new, originals))
+        else:
+            new = layer.__class__.from_config(
+                dict(cfg, **originals))
+        return new
 
     def call_function(layer, *args, **kwargs):
         out = layer(*args, **kwargs)
@@ -195,15 +210,37 @@ def rebuild(model, config_edits=None, call_hook=None):
             out = call_hook(layer, out)
         return out
 
+    try:
+        return _restore(_clone(model, clone_function, call_function),
+                        restore)
+    except BaseException:
+        _restore(None, restore)
+        raise
+
+
+def _restore(model, restore):
+    for layer, originals in restore:
+        for key, value in originals.items():
+            setattr(layer, key, keras.initializers.get(value))
+    return model
+
+
+def _clone(model, clone_function, call_function):
     if isinstance(model, keras.Sequential):
         src = model.inputs[0]
-        inp = keras.Input(batch_shape=src.shape, dtype=src.dtype)
+        inp = keras.Input(batch_shape=src.shape, dtype=src.dtype,
+                          name=src._keras_history.operation.name)
         x = inp
         for layer in model.layers:
             x = call_function(clone_function(layer), x)
         return keras.Model(inp, x, name=model.name)
+    inputs = keras.tree.map_structure(
+        lambda t: keras.Input(batch_shape=t.shape, dtype=t.dtype,
+                              name=t._keras_history.operation.name),
+        model.input)
     return keras.models.clone_model(
-        model, clone_function=clone_function, call_function=call_function)
+        model, input_tensors=inputs, clone_function=clone_function,
+        call_function=call_function)
 
 
 def weights_of(layer):

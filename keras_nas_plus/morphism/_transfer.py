@@ -221,7 +221,10 @@ class Transfer:
 
     # ------------------------------------------------------ zero branches
     def _zero_targets(self):
-        """New weighted layers that start a branch merged by an Add."""
+        """New weighted layers that start a branch merged by an Add.
+
+        The branch starts at zero so the Add passes its other input on.
+        """
         layers = g.layer_map(self.child)
         targets = set()
         for layer in self.child.layers:
@@ -247,8 +250,11 @@ class Transfer:
                     cands.append(t.name)
                 else:
                     cands.append(None)
-            if any(c is None for c in cands):
-                targets.update(c for c in cands if c is not None)
+            if all(c is not None for c in cands):
+                # Every input starts with a new layer: the first input is
+                # taken as the main path (identity), the others start at 0.
+                cands = cands[1:]
+            targets.update(c for c in cands if c is not None)
         return targets
 
     # ------------------------------------------------------------ layers
@@ -263,7 +269,7 @@ class Transfer:
             in_maps = [self.maps.get(s, UNKNOWN) for s in srcs]
             cls = g.class_name(layer)
             self._lossy = False
-            if len(g.layer_map(self.child)[name]._inbound_nodes) > 1:
+            if len(layer._inbound_nodes) > 1:
                 if any(m is not None for m in in_maps) or self.strict:
                     self._mark_lossy(layer, "is shared (called more than "
                                      "once); shared layers are not supported")
@@ -303,6 +309,8 @@ class Transfer:
                 self._mark_lossy(layer, "would change the model's output "
                                  "width; widen a layer whose output is "
                                  "consumed by a Dense/Conv layer instead")
+                if name not in self.report.lossy:
+                    self.report.lossy.append(name)
         return self.report
 
     def _record(self, layer, status):
@@ -470,42 +478,49 @@ class Transfer:
             self._record(layer, "zero")
             return ZERO
         ok = False
-        if cls == "Dense":
+        out_map = in_map
+        if cls == "Dense" or cls in g.CONV_CLASSES:
+            # Identity, or a replicating identity when the layer is wider
+            # than its input (new unit j copies input channel j mod c_in).
             k = new["kernel"]
-            if k.shape[0] == k.shape[1]:
-                new["kernel"] = np.eye(k.shape[0], dtype=k.dtype)
-                ok = True
+            c_in, c_out = k.shape[-2], k.shape[-1]
+            tap = () if cls == "Dense" else self._identity_tap(layer)
+            ok = tap is not None and c_out >= c_in and \
+                layer.get_config().get("groups", 1) == 1 and \
+                in_map not in (ZERO, UNKNOWN)
+            if ok:
+                z = np.zeros_like(k)
+                z[tap] = (np.arange(c_in)[:, None] ==
+                          np.arange(c_out)[None, :] % c_in).astype(k.dtype)
+                new["kernel"] = z
+                if c_out > c_in:
+                    base = in_map.idx if isinstance(in_map, ChannelMap) \
+                        else np.arange(c_in)
+                    size = in_map.size if isinstance(in_map, ChannelMap) \
+                        else c_in
+                    out_map = ChannelMap(base[np.arange(c_out) % c_in], size)
         else:
             tap = self._identity_tap(layer)
-            if cls in g.CONV_CLASSES:
-                kname, k = "kernel", new["kernel"]
-                ok = tap is not None and k.shape[-1] == k.shape[-2] and \
-                    layer.get_config().get("groups", 1) == 1
+            kname = "kernel" if cls in g.DEPTHWISE_CLASSES else \
+                "depthwise_kernel"
+            k = new[kname]
+            ok = tap is not None and k.shape[-1] == 1
+            if cls in g.SEPARABLE_CLASSES:
+                pk = new["pointwise_kernel"]
+                ok = ok and pk.shape[-1] == pk.shape[-2]
                 if ok:
-                    z = np.zeros_like(k)
-                    z[tap] = np.eye(k.shape[-1], dtype=k.dtype)
-                    new[kname] = z
-            else:
-                kname = "kernel" if cls in g.DEPTHWISE_CLASSES else \
-                    "depthwise_kernel"
-                k = new[kname]
-                ok = tap is not None and k.shape[-1] == 1
-                if cls in g.SEPARABLE_CLASSES:
-                    pk = new["pointwise_kernel"]
-                    ok = ok and pk.shape[-1] == pk.shape[-2]
-                    if ok:
-                        new["pointwise_kernel"] = np.eye(
-                            pk.shape[-1], dtype=pk.dtype).reshape(pk.shape)
-                if ok:
-                    z = np.zeros_like(k)
-                    z[tap] = 1.0
-                    new[kname] = z
+                    new["pointwise_kernel"] = np.eye(
+                        pk.shape[-1], dtype=pk.dtype).reshape(pk.shape)
+            if ok:
+                z = np.zeros_like(k)
+                z[tap] = 1.0
+                new[kname] = z
         if ok:
             if "bias" in new:
                 new["bias"] = np.zeros_like(new["bias"])
             g.set_weights_of(layer, new)
             self._record(layer, "identity")
-            return in_map
+            return out_map
         self._mark_lossy(layer, "is new and cannot be initialised as an "
                          "identity (its input and output shapes differ)")
         self._record(layer, "fresh")

@@ -245,6 +245,12 @@ def _nonnegative(model, name, _seen=None):
     return False
 
 
+def _default_initializer(layer):
+    """New layers are built with zeros (overwritten anyway, and fast under
+    JAX); their config then shows Keras' default initialiser again."""
+    layer.kernel_initializer = keras.initializers.get("glorot_uniform")
+
+
 def _unique(model, name):
     if any(layer.name == name for layer in model.layers):
         raise ValueError(
@@ -320,10 +326,12 @@ def deepen(model, after_layer_name, kernel_size=3, batch_norm=True,
     base = name or f"{after_layer_name}_deeper"
     channels = int(shape[-1])
     if rank == 2:
-        main = keras.layers.Dense(channels, name=_unique(model, base + "_dense"))
+        main = keras.layers.Dense(channels, kernel_initializer="zeros",
+                                  name=_unique(model, base + "_dense"))
     else:
         conv = keras.layers.Conv1D if rank == 3 else keras.layers.Conv2D
         main = conv(channels, kernel_size, padding="same",
+                    kernel_initializer="zeros",
                     name=_unique(model, base + "_conv"))
     stack = [main]
     if batch_norm:
@@ -341,6 +349,7 @@ def deepen(model, after_layer_name, kernel_size=3, batch_norm=True,
 
     child = g.rebuild(model, call_hook=hook)
     Transfer(model, child, strict=True, op="deepen").run()
+    _default_initializer(main)
     return child
 
 
@@ -389,7 +398,8 @@ def add_skip(model, from_layer_name, to_layer_name, name=None):
             "known channels are supported.")
     pre = []
     if len(fs) == len(ts) == 2:
-        proj = keras.layers.Dense(ts[-1], name=_unique(model, base + "_proj"))
+        proj = keras.layers.Dense(ts[-1], kernel_initializer="zeros",
+                                  name=_unique(model, base + "_proj"))
     elif len(fs) == len(ts):
         strides = []
         for a, b in zip(fs[1:-1], ts[1:-1]):
@@ -401,12 +411,14 @@ def add_skip(model, from_layer_name, to_layer_name, name=None):
             strides.append(a // b)
         conv = keras.layers.Conv1D if len(ts) == 3 else keras.layers.Conv2D
         proj = conv(ts[-1], 1, strides=tuple(strides), padding="same",
+                    kernel_initializer="zeros",
                     name=_unique(model, base + "_proj"))
     elif len(ts) == 2:
         pool = keras.layers.GlobalAveragePooling1D if len(fs) == 3 else \
             keras.layers.GlobalAveragePooling2D
         pre.append(pool(name=_unique(model, base + "_pool")))
-        proj = keras.layers.Dense(ts[-1], name=_unique(model, base + "_proj"))
+        proj = keras.layers.Dense(ts[-1], kernel_initializer="zeros",
+                                  name=_unique(model, base + "_proj"))
     else:
         raise ValueError(
             f"add_skip: cannot connect {from_layer_name!r} {fs} to "
@@ -426,4 +438,5 @@ def add_skip(model, from_layer_name, to_layer_name, name=None):
 
     child = g.rebuild(model, call_hook=hook)
     Transfer(model, child, strict=True, op="add_skip").run()
+    _default_initializer(proj)
     return child
