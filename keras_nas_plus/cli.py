@@ -1,0 +1,84 @@
+"""The `keras-nas-plus` command line.
+
+    keras-nas-plus search CONFIG.yaml [--set section.key=value ...] [--overwrite]
+
+Exit status: 0 on success, 2 for bad input (config, data, arguments; one
+line on standard error naming the offending key or value), 1 for a search
+that ran but could not produce a result.
+"""
+
+import argparse
+import os
+import sys
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors exit with status 2 and one clear line."""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _add_search_parser(subparsers):
+    p = subparsers.add_parser(
+        "search",
+        help="run an architecture search described by a YAML file",
+        description="Run (or resume) the search described by CONFIG.yaml.",
+    )
+    p.add_argument("config", help="path of the YAML configuration")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a configuration value, e.g. --set search.max_trials=3 (repeatable; "
+             "dotted keys of any depth, YAML-typed values)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="start over instead of resuming search.directory")
+    return p
+
+
+def _cmd_search(args):
+    from keras_nas_plus import config as config_module
+    from keras_nas_plus import datasets
+    from keras_nas_plus import run
+
+    try:
+        config = config_module.load_config(args.config, args.overrides)
+        run.run_search(config, overwrite=args.overwrite)
+    except (config_module.ConfigError, datasets.DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except run.RunError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2 if "search.directory" in str(e) else 1
+    return 0
+
+
+def build_parser():
+    """The argument parser of `keras-nas-plus` (subcommands register here)."""
+    parser = _Parser(prog="keras-nas-plus", description="Neural Architecture Search for Keras.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subparsers.required = True
+    commands = {}
+    _add_search_parser(subparsers)
+    commands["search"] = _cmd_search
+    try:
+        from keras_nas_plus.benchmarks import cli as benchmark_cli
+    except ImportError:
+        benchmark_cli = None
+    if benchmark_cli is not None:
+        benchmark_cli.add_parser(subparsers)
+        commands["benchmark"] = benchmark_cli.run
+    return parser, commands
+
+
+def main(argv=None):
+    """Entry point of the `keras-nas-plus` console script."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser, commands = build_parser()
+    args = parser.parse_args(argv)
+    return commands[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

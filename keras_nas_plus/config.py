@@ -1,0 +1,277 @@
+"""YAML configuration of a whole search: schema, defaults, `--set` overrides.
+
+A configuration has five sections::
+
+    data:        where the examples come from and how they are split
+    space:       the search space (`type: macro | cell | nb201` + its arguments)
+    strategy:    the search strategy (`type: evolution | rl | random | bayesian
+                 | grid | hyperband` + its arguments)
+    search:      budget and bookkeeping (max_trials, epochs, batch_size, ...)
+    estimation:  performance-estimation settings
+
+`load_config(path, overrides)` returns a validated dict with every default
+filled in; any problem raises `ConfigError` whose message names the key.
+The arguments of `space` and `strategy` are those of the search-space class
+and of the oracle (checked against their signatures, then by their own
+validation).
+"""
+
+import copy
+import inspect
+import math
+import os
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the offending key."""
+
+
+_ANY = object()
+
+#: Defaults of the fixed sections. `None` means "no value" (optional).
+DEFAULTS = {
+    "data": {
+        "dataset": "fashion_mnist_sample",
+        "validation_split": 0.15,
+        "input_kind": "auto",
+        "rescale": "auto",
+        "max_train_examples": None,
+    },
+    "space": {"type": "macro"},
+    "strategy": {"type": "evolution"},
+    "search": {
+        "max_trials": 10,
+        "epochs": 3,
+        "batch_size": 64,
+        "objective": "val_accuracy",
+        "directory": "runs/search",
+        "project_name": "trials",
+        "seed": 0,
+        "final_epochs": 0,
+        "max_retries_per_trial": 0,
+        "max_consecutive_failed_trials": 5,
+        "max_model_size": None,
+        "verbose": 1,
+    },
+    "estimation": {},
+}
+
+SECTIONS = tuple(DEFAULTS)
+SPACE_TYPES = ("macro", "cell", "nb201")
+STRATEGY_TYPES = ("evolution", "rl", "random", "bayesian", "grid", "hyperband")
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check(key, ok, value, expected):
+    if not ok:
+        raise ConfigError(f"{key}: expected {expected}, got {value!r}")
+
+
+def _validate_data(data):
+    _check("data.dataset", isinstance(data["dataset"], str) and data["dataset"], data["dataset"],
+           "a dataset name or .npz path")
+    vs = data["validation_split"]
+    _check("data.validation_split", _is_number(vs) and 0 < vs < 1, vs, "a fraction in (0, 1)")
+    _check("data.input_kind", data["input_kind"] in ("auto", "image", "sequence"), data["input_kind"],
+           "one of auto, image, sequence")
+    rs = data["rescale"]
+    _check("data.rescale", rs is None or rs == "auto" or (_is_number(rs) and rs > 0), rs,
+           "'auto', null or a positive number")
+    mt = data["max_train_examples"]
+    _check("data.max_train_examples", mt is None or (_is_int(mt) and mt >= 10), mt, "null or an integer >= 10")
+
+
+def _validate_search(search):
+    for key in ("max_trials", "epochs", "batch_size"):
+        v = search[key]
+        _check(f"search.{key}", _is_int(v) and v >= 1, v, "an integer >= 1")
+    _check("search.objective", isinstance(search["objective"], str) and search["objective"],
+           search["objective"], "a metric name such as val_accuracy")
+    for key in ("directory", "project_name"):
+        _check(f"search.{key}", isinstance(search[key], str) and search[key], search[key], "a non-empty string")
+    _check("search.seed", _is_int(search["seed"]) and search["seed"] >= 0, search["seed"], "an integer >= 0")
+    for key in ("final_epochs", "max_retries_per_trial"):
+        v = search[key]
+        _check(f"search.{key}", _is_int(v) and v >= 0, v, "an integer >= 0")
+    v = search["max_consecutive_failed_trials"]
+    _check("search.max_consecutive_failed_trials", _is_int(v) and v >= 1, v, "an integer >= 1")
+    v = search["max_model_size"]
+    _check("search.max_model_size", v is None or (_is_int(v) and v >= 1), v, "null or an integer >= 1")
+    _check("search.verbose", search["verbose"] in (0, 1, 2), search["verbose"], "0, 1 or 2")
+
+
+def space_class(space_type):
+    """The HyperModel class of a `space.type`."""
+    from keras_nas_plus import spaces
+
+    classes = {
+        "macro": "MacroSearchSpace",
+        "cell": "CellSearchSpace",
+        "nb201": "NASBench201Space",
+    }
+    cls = getattr(spaces, classes[space_type], None)
+    if cls is None:
+        raise ConfigError(f"space.type: {space_type!r} is not available in this version")
+    return cls
+
+
+def strategy_class(strategy_type):
+    """The tuner class of a `strategy.type`."""
+    from keras_nas_plus import tuners
+
+    cls = tuners.STRATEGIES.get(strategy_type)
+    if cls is None:
+        raise ConfigError(f"strategy.type: {strategy_type!r} is not available in this version")
+    return cls
+
+
+# Arguments that the runner fills in from the data and the search section.
+_SPACE_RESERVED = ("input_shape", "num_classes", "input_kind", "rescale", "name", "tunable", "compile_kwargs")
+_STRATEGY_RESERVED = (
+    "hypermodel", "objective", "max_trials", "seed", "hyperparameters", "tune_new_entries",
+    "allow_new_entries", "max_retries_per_trial", "max_consecutive_failed_trials", "kwargs",
+    "max_epochs",
+)
+
+
+def _check_kwargs(section, cls, kwargs, reserved):
+    params = inspect.signature(cls.__init__).parameters
+    allowed = sorted(p for p in params if p not in ("self",) + reserved and params[p].kind not in (
+        inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL))
+    for key in kwargs:
+        if key not in allowed:
+            raise ConfigError(f"{section}.{key}: unknown key; allowed: type, {', '.join(allowed)}")
+
+
+def _validate_space(space):
+    t = space.get("type")
+    _check("space.type", t in SPACE_TYPES, t, f"one of {', '.join(SPACE_TYPES)}")
+    kwargs = {k: v for k, v in space.items() if k != "type"}
+    _check_kwargs("space", space_class(t), kwargs, _SPACE_RESERVED)
+
+
+def _validate_strategy(strategy):
+    t = strategy.get("type")
+    _check("strategy.type", t in STRATEGY_TYPES, t, f"one of {', '.join(STRATEGY_TYPES)}")
+    kwargs = {k: v for k, v in strategy.items() if k != "type"}
+    _check_kwargs("strategy", strategy_class(t), kwargs, _STRATEGY_RESERVED)
+
+
+#: Validators of the `estimation` section, by key; other issues add keys.
+ESTIMATION_KEYS = {}
+
+
+def _validate_estimation(estimation):
+    for key, value in estimation.items():
+        if key not in ESTIMATION_KEYS:
+            allowed = ", ".join(sorted(ESTIMATION_KEYS)) or "(none in this version)"
+            raise ConfigError(f"estimation.{key}: unknown key; allowed: {allowed}")
+        ESTIMATION_KEYS[key](value)
+
+
+def parse_override(text):
+    """Parses `section.key=value` (value in YAML syntax) into `(path, value)`.
+
+    Raises:
+        ConfigError: if there is no `=` or the key is empty.
+    """
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. search.max_trials=3")
+    key, raw = text.split("=", 1)
+    path = key.strip().split(".")
+    if not all(path):
+        raise ConfigError(f"--set {text!r}: empty key component")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--set {key}: value {raw!r} is not valid YAML ({e})") from e
+    return path, value
+
+
+def apply_override(config, path, value):
+    """Sets `config[path[0]][path[1]]... = value`, creating missing mappings."""
+    node = config
+    for i, part in enumerate(path[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {'.'.join(path)}: {'.'.join(path[: i + 1])} is not a mapping")
+        node = child
+    node[path[-1]] = value
+
+
+def validate_config(raw):
+    """Fills defaults into `raw` (a dict) and validates it.
+
+    Returns:
+        dict, the complete configuration.
+
+    Raises:
+        ConfigError: naming the first offending key.
+    """
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config: expected a mapping of sections, got {type(raw).__name__}")
+    for section in raw:
+        if section not in SECTIONS:
+            raise ConfigError(f"{section}: unknown section; allowed: {', '.join(SECTIONS)}")
+    config = copy.deepcopy(DEFAULTS)
+    for section, values in raw.items():
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            raise ConfigError(f"{section}: expected a mapping, got {values!r}")
+        if section in ("data", "search"):
+            for key in values:
+                if key not in DEFAULTS[section]:
+                    allowed = ", ".join(DEFAULTS[section])
+                    raise ConfigError(f"{section}.{key}: unknown key; allowed: {allowed}")
+        if section in ("space", "strategy") and "type" in values and values["type"] != DEFAULTS[section]["type"]:
+            config[section] = {}
+        config[section].update(values)
+    _validate_data(config["data"])
+    _validate_search(config["search"])
+    _validate_space(config["space"])
+    _validate_strategy(config["strategy"])
+    _validate_estimation(config["estimation"])
+    return config
+
+
+def load_config(path, overrides=()):
+    """Reads a YAML file, applies `--set` overrides, fills defaults, validates.
+
+    Args:
+        path: str, path of the YAML file.
+        overrides: iterable of `"section.key=value"` strings.
+
+    Returns:
+        dict, the complete configuration.
+
+    Raises:
+        ConfigError: missing or unparsable file, or a bad key/value (named).
+    """
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        with open(path) as f:
+            raw = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from e
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
+    for text in overrides:
+        apply_override(raw, *parse_override(text))
+    return validate_config(raw)

@@ -1,0 +1,1 @@
+"""Shared machinery of the keras_nas_plus tuners."""

@@ -1,0 +1,320 @@
+"""Run a whole search from a configuration, and rebuild its result.
+
+`run_search(config)` is what `keras-nas-plus search CONFIG.yaml` runs: load
+and split the data, build the search space and the tuner, search (resuming an
+existing run directory), print a summary, train the best architecture for the
+final phase if asked, evaluate it on the test split, save it as a `.keras`
+file and write `results.json`. `build_best_model(results_json)` rebuilds the
+best architecture, untrained, from that file.
+"""
+
+import inspect
+import json
+import math
+import os
+import shutil
+import time
+
+import numpy as np
+
+from keras_nas_plus import config as config_module
+from keras_nas_plus import datasets
+from keras_nas_plus._io import atomic_write_text
+
+RESULTS_FILE = "results.json"
+CONFIG_FILE = "config.json"
+MODEL_FILE = "best_model.keras"
+# Sections that must not change when a run directory is resumed.
+_FROZEN_SECTIONS = ("data", "space", "strategy")
+
+
+class RunError(ValueError):
+    """A run cannot start (e.g. the directory holds another search)."""
+
+
+def load_data(data_config, seed):
+    """Loads, checks and splits the data of a `data` config section.
+
+    Returns:
+        dict with `x_train, y_train, x_val, y_val, x_test, y_test`,
+        `input_shape`, `num_classes`, `input_kind` and `rescale`.
+    """
+    (x_train, y_train), (x_test, y_test) = datasets.load_dataset(data_config["dataset"])
+    y_train = np.asarray(y_train).reshape(-1).astype("int64")
+    y_test = np.asarray(y_test).reshape(-1).astype("int64")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(x_train))
+    x_train, y_train = x_train[order], y_train[order]
+    num_val = max(1, int(round(len(x_train) * data_config["validation_split"])))
+    if num_val >= len(x_train):
+        raise datasets.DataError(f"{data_config['dataset']}: too few training examples ({len(x_train)}) to split")
+    x_val, y_val = x_train[-num_val:], y_train[-num_val:]
+    x_train, y_train = x_train[:-num_val], y_train[:-num_val]
+    if data_config["max_train_examples"]:
+        x_train, y_train = x_train[: data_config["max_train_examples"]], y_train[: data_config["max_train_examples"]]
+    num_classes = int(max(y_train.max(), y_val.max(), y_test.max())) + 1
+    if num_classes < 2:
+        raise datasets.DataError(f"{data_config['dataset']}: labels hold a single class")
+    kind = data_config["input_kind"]
+    if kind == "auto":
+        image = x_train.ndim == 4 or (x_train.ndim == 3 and x_train.dtype == np.uint8)
+        kind = "image" if image else "sequence"
+    rescale = data_config["rescale"]
+    if rescale == "auto":
+        rescale = 1.0 / 255.0 if x_train.dtype == np.uint8 else None
+    return {
+        "x_train": x_train, "y_train": y_train, "x_val": x_val, "y_val": y_val,
+        "x_test": x_test, "y_test": y_test,
+        "input_shape": tuple(int(d) for d in x_train.shape[1:]),
+        "num_classes": num_classes, "input_kind": kind, "rescale": rescale,
+    }
+
+
+def build_space(space_config, data=None, input_shape=None, num_classes=None, input_kind="auto", rescale=None):
+    """Instantiates the search space of a `space` config section.
+
+    The data-dependent arguments (`input_shape`, `num_classes`,
+    `input_kind`, `rescale`) come from `data` (see `load_data`) or are given.
+
+    Raises:
+        ConfigError: if the space rejects an argument (message names it).
+    """
+    cls = config_module.space_class(space_config["type"])
+    kwargs = {k: v for k, v in space_config.items() if k != "type"}
+    if data is not None:
+        input_shape, num_classes = data["input_shape"], data["num_classes"]
+        input_kind, rescale = data["input_kind"], data["rescale"]
+    accepted = inspect.signature(cls.__init__).parameters
+    for key, value in (("input_shape", input_shape), ("num_classes", num_classes),
+                       ("input_kind", input_kind), ("rescale", rescale)):
+        if key in accepted and key not in kwargs:
+            kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as e:
+        raise config_module.ConfigError(f"space: {e}") from e
+
+
+def build_tuner(config, space, overwrite=False):
+    """Instantiates the tuner of the `strategy` and `search` sections."""
+    search = config["search"]
+    strategy = dict(config["strategy"])
+    cls = config_module.strategy_class(strategy.pop("type"))
+    kwargs = dict(
+        hypermodel=space,
+        objective=search["objective"],
+        seed=search["seed"],
+        max_retries_per_trial=search["max_retries_per_trial"],
+        max_consecutive_failed_trials=search["max_consecutive_failed_trials"],
+        directory=search["directory"],
+        project_name=search["project_name"],
+        overwrite=overwrite,
+        max_model_size=search["max_model_size"],
+    )
+    params = inspect.signature(cls.__init__).parameters
+    if "max_epochs" in params:  # Hyperband
+        kwargs["max_epochs"] = search["epochs"]
+    if "max_trials" in params:
+        kwargs["max_trials"] = search["max_trials"]
+    kwargs.update(strategy)
+    try:
+        return cls(**kwargs)
+    except ValueError as e:
+        raise config_module.ConfigError(f"strategy: {e}") from e
+
+
+def _check_resume(config, directory, overwrite):
+    """Refuses to resume a directory made by a different search."""
+    path = os.path.join(directory, CONFIG_FILE)
+    if overwrite or not os.path.exists(path):
+        return
+    try:
+        with open(path) as f:
+            previous = json.load(f)
+    except ValueError:
+        return
+    for section in _FROZEN_SECTIONS:
+        if previous.get(section) != json.loads(json.dumps(config[section])):
+            raise RunError(
+                f"search.directory {directory!r} holds a search with a different `{section}` "
+                "section; pass --overwrite to start over or choose another directory"
+            )
+
+
+def _describe(space, values):
+    if hasattr(space, "describe"):
+        try:
+            return space.describe(values)
+        except Exception:  # a description must never break a report
+            pass
+    return ", ".join(f"{k}={v}" for k, v in values.items() if not str(k).startswith("nas/"))
+
+
+def _score(trial):
+    score = trial.score
+    return None if score is None or not math.isfinite(float(score)) else float(score)
+
+
+def collect_trials(tuner, space):
+    """One JSON-safe record per trial, in trial-id order."""
+    records = []
+    for trial_id in sorted(tuner.oracle.trials):
+        trial = tuner.oracle.trials[trial_id]
+        info = tuner.get_trial_info(trial_id) if hasattr(tuner, "get_trial_info") else {}
+        values = dict(trial.hyperparameters.values)
+        records.append({
+            "trial_id": trial_id,
+            "status": trial.status,
+            "hyperparameters": values,
+            "architecture": _describe(space, values),
+            "score": _score(trial),
+            "epochs_trained": info.get("epochs_trained"),
+            "num_params": info.get("num_params"),
+            "input_shape": info.get("input_shape"),
+            "num_train_examples": info.get("num_train_examples"),
+            "message": (trial.message or "").strip().splitlines()[-1:] or None,
+        })
+    return records
+
+
+def format_summary(records, objective):
+    """A plain-text table of the trials (best first)."""
+    done = [r for r in records if r["score"] is not None]
+    failed = [r for r in records if r["score"] is None]
+    reverse = not objective.startswith("val_loss") and not objective.endswith("loss")
+    done.sort(key=lambda r: r["score"], reverse=reverse)
+    lines = [f"{'trial':>5}  {'status':<9} {'params':>9} {'epochs':>6} {objective:>12}  architecture"]
+    for r in done + failed:
+        score = "-" if r["score"] is None else f"{r['score']:.4f}"
+        params = "-" if r["num_params"] is None else f"{r['num_params']:,}"
+        epochs = "-" if r["epochs_trained"] is None else str(r["epochs_trained"])
+        lines.append(f"{r['trial_id']:>5}  {r['status']:<9} {params:>9} {epochs:>6} {score:>12}  {r['architecture']}")
+    return "\n".join(lines)
+
+
+def _log(verbose, text):
+    if verbose:
+        print(text, flush=True)
+
+
+def run_search(config, overwrite=False):
+    """Runs the search described by a validated configuration.
+
+    Args:
+        config: dict from `keras_nas_plus.config.load_config`.
+        overwrite: bool, start over even if `search.directory` holds a run
+            (otherwise that run is resumed; finished trials are kept).
+
+    Returns:
+        dict, the content written to `results.json`.
+
+    Raises:
+        ConfigError, DataError, RunError: before anything is written.
+    """
+    import keras
+
+    search = config["search"]
+    verbose = search["verbose"]
+    directory = search["directory"]
+    data = load_data(config["data"], search["seed"])
+    space = build_space(config["space"], data)
+    _check_resume(config, directory, overwrite)
+    if overwrite and os.path.isdir(directory):
+        shutil.rmtree(directory)
+    keras.utils.set_random_seed(search["seed"])
+    tuner = build_tuner(config, space, overwrite=overwrite)
+    tuner.progress = verbose >= 1
+    os.makedirs(directory, exist_ok=True)
+    atomic_write_text(os.path.join(directory, CONFIG_FILE), json.dumps(config, indent=2))
+
+    start = time.time()
+    tuner.search(
+        data["x_train"], data["y_train"],
+        validation_data=(data["x_val"], data["y_val"]),
+        epochs=search["epochs"], batch_size=search["batch_size"], verbose=0 if verbose < 2 else 1,
+    )
+    search_seconds = time.time() - start
+    records = collect_trials(tuner, space)
+    _log(verbose, "\nSearch summary (" + config["strategy"]["type"] + ", "
+         + f"{len(records)} trials, {search_seconds:.0f} s)\n" + format_summary(records, search["objective"]))
+
+    best_trial = tuner.oracle.get_best_trials(1)
+    if not best_trial or _score(best_trial[0]) is None:
+        raise RunError("no trial completed successfully; see the trial messages above")
+    best_trial = best_trial[0]
+    best_values = dict(best_trial.hyperparameters.values)
+
+    start = time.time()
+    final_epochs = search["final_epochs"]
+    if final_epochs:
+        _log(verbose, f"\nFinal phase: training trial {best_trial.trial_id}'s architecture for "
+             f"{final_epochs} epochs on train + validation data")
+        keras.utils.set_random_seed(search["seed"])
+        model = tuner.hypermodel.build(best_trial.hyperparameters.copy())
+        model.fit(
+            np.concatenate([data["x_train"], data["x_val"]]),
+            np.concatenate([data["y_train"], data["y_val"]]),
+            epochs=final_epochs, batch_size=search["batch_size"], verbose=0 if verbose < 2 else 1,
+        )
+    else:
+        model = tuner.get_best_models(1)[0]
+    final_seconds = time.time() - start
+    evaluation = model.evaluate(data["x_test"], data["y_test"], verbose=0, return_dict=True)
+    test_accuracy = evaluation.get("accuracy", evaluation.get("compile_metrics"))
+    model_path = os.path.join(directory, MODEL_FILE)
+    model.save(model_path)
+
+    results = {
+        "best_trial_id": best_trial.trial_id,
+        "best_hyperparameters": best_values,
+        "best_architecture": _describe(space, best_values),
+        "best_val_score": _score(best_trial),
+        "objective": search["objective"],
+        "test_accuracy": None if test_accuracy is None else float(test_accuracy),
+        "test_metrics": {k: float(v) for k, v in evaluation.items()},
+        "num_trials": len(records),
+        "model_path": os.path.abspath(model_path),
+        "final_phase": {"epochs": final_epochs, "seconds": round(final_seconds, 2)},
+        "search_seconds": round(search_seconds, 2),
+        "space": {"type": config["space"]["type"], "config": space.get_config()},
+        "strategy": config["strategy"],
+        "trials": records,
+    }
+    atomic_write_text(os.path.join(directory, RESULTS_FILE), json.dumps(results, indent=2))
+    _log(verbose, f"\nBest trial {best_trial.trial_id}: {results['best_architecture']}\n"
+         f"  {search['objective']} = {results['best_val_score']:.4f}, "
+         f"test accuracy = {results['test_accuracy']:.4f}\n"
+         f"  model: {model_path}\n  results: {os.path.join(directory, RESULTS_FILE)}")
+    return results
+
+
+def build_best_model(results_path):
+    """Rebuilds the best architecture of a finished search, untrained.
+
+    Args:
+        results_path: str, path of a `results.json` written by `run_search`
+            (or of the run directory that holds it).
+
+    Returns:
+        a compiled, freshly initialised `keras.Model`.
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ValueError: if it is not a keras_nas_plus results file.
+    """
+    import keras_tuner
+
+    if os.path.isdir(results_path):
+        results_path = os.path.join(results_path, RESULTS_FILE)
+    with open(results_path) as f:
+        results = json.load(f)
+    try:
+        space_type = results["space"]["type"]
+        space_config = results["space"]["config"]
+        values = results["best_hyperparameters"]
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"{results_path}: not a keras_nas_plus results file (missing {e})") from e
+    space = config_module.space_class(space_type).from_config(space_config)
+    hp = keras_tuner.HyperParameters()
+    hp.values = dict(values)
+    return space.build(hp)

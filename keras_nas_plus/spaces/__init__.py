@@ -1,0 +1,3 @@
+"""Search spaces as Keras Tuner HyperModels."""
+
+from keras_nas_plus.spaces.macro import MacroSearchSpace
