@@ -322,3 +322,170 @@ def test_torch_backend_preserves_function():
     for op, args, kwargs in CNN_OPS:
         child = getattr(morphism, op)(model, *args, **kwargs)
         assert _max_err(model, child, x) <= TOL, (op, args)
+
+
+# ------------------------------------------------------------ our spaces
+def _macro_space():
+    from keras_nas_plus.spaces.macro import MacroSearchSpace
+
+    return MacroSearchSpace(
+        (8, 8, 1), 3, min_layers=2, max_layers=4, filters=(4, 8),
+        stem_filters=4, downsample_at=(), dropout=0.0,
+        skip_connections=True, merge=("add",),
+        operations=("conv3x3", "sepconv3x3", "maxpool3x3", "conv5x5"))
+
+
+def _macro_model(space, **values):
+    import keras_tuner
+
+    hp = keras_tuner.HyperParameters()
+    base = {"num_layers": 3, "layer_0/op": "conv3x3", "layer_0/filters": 4,
+            "layer_1/op": "sepconv3x3", "layer_1/filters": 4,
+            "layer_2/op": "conv3x3", "layer_2/filters": 4,
+            "layer_2/skip_from_0": True}
+    base.update(values)
+    hp.values.update(base)
+    return space.build(hp)
+
+
+@pytest.fixture(scope="module")
+def macro():
+    space = _macro_space()
+    return space, _randomise(_macro_model(space), seed=7)
+
+
+MACRO_OPS = [
+    ("widen", (["layer_0_conv", "layer_1_sepconv"], 8), {}),
+    ("widen", ("layer_2_conv", 6), {}),
+    ("widen", ("stem_conv", 6), {}),
+    ("deepen", ("layer_1_relu",), {}),
+    ("add_skip", ("stem_relu", "layer_1_relu"), {}),
+    ("enlarge_kernel", ("layer_0_conv", 5), {}),
+    ("enlarge_kernel", ("layer_1_sepconv", 5), {}),
+]
+
+
+@pytest.mark.core
+@pytest.mark.parametrize("op,args,kwargs", MACRO_OPS, ids=_ids(MACRO_OPS))
+def test_macro_space_operations_preserve_function(macro, op, args, kwargs):
+    _, model = macro
+    x = np.random.default_rng(8).normal(size=(3, 8, 8, 1)).astype("float32")
+    _check_op(model, op, args, kwargs, x)
+
+
+@pytest.mark.core
+def test_macro_space_widen_across_add_needs_all_inputs(macro):
+    _, model = macro
+    with pytest.raises(ValueError, match="layer_2_merge"):
+        morphism.widen(model, "layer_0_conv", 8)
+
+
+@pytest.mark.core
+@pytest.mark.parametrize("values,preserving", [
+    ({"layer_2/filters": 8}, True),
+    ({"layer_0/op": "conv5x5"}, True),
+    ({"num_layers": 4, "layer_3/op": "conv3x3", "layer_3/filters": 8},
+     True),
+    ({"layer_1/filters": 8, "layer_0/filters": 8}, True),
+    ({"layer_2/filters": 4, "layer_1/op": "maxpool3x3"}, False),
+    ({"layer_2/skip_from_0": False}, False),
+    ({"num_layers": 4, "layer_3/op": "conv3x3", "layer_3/filters": 4,
+      "layer_3/skip_from_1": True}, False),
+], ids=["wider", "kernel", "deeper", "wider-add", "op-change", "drop-skip",
+        "new-skip"])
+def test_macro_space_inherit_weights(macro, values, preserving):
+    space, parent = macro
+    child = _macro_model(space, **values)
+    report = morphism.inherit_weights(parent, child)
+    x = np.random.default_rng(9).normal(size=(3, 8, 8, 1)).astype("float32")
+    err = _max_err(parent, child, x)
+    assert report.function_preserving == preserving, report.as_dict()
+    if preserving:
+        assert err <= TOL
+    else:
+        assert err > 1e-4
+    assert report.num_reused >= 3
+
+
+# ------------------------------------------------------- tuner hook
+class _StubOracle:
+    def __init__(self, trials):
+        self.trials = trials
+
+    def get_trial(self, trial_id):
+        return self.trials[trial_id]
+
+
+class _StubTrial:
+    def __init__(self, trial_id, values):
+        import keras_tuner
+
+        self.trial_id = trial_id
+        self.hyperparameters = keras_tuner.HyperParameters()
+        self.hyperparameters.values.update(values)
+
+
+@pytest.mark.core
+def test_inherit_from_parent_loads_parent_checkpoint(tmp_path, macro):
+    from keras_nas_plus.morphism import tuning
+    from keras_nas_plus.oracles.base import PARENT_KEY
+
+    space, parent = macro
+    base = {"num_layers": 3, "layer_0/op": "conv3x3", "layer_0/filters": 4,
+            "layer_1/op": "sepconv3x3", "layer_1/filters": 4,
+            "layer_2/op": "conv3x3", "layer_2/filters": 4,
+            "layer_2/skip_from_0": True}
+    ckpt = str(tmp_path / "p.weights.h5")
+    parent.save_weights(ckpt)
+
+    class Tuner:
+        hypermodel = space
+        oracle = _StubOracle({"7": _StubTrial("7", base)})
+
+        def _get_checkpoint_fname(self, trial_id):
+            return ckpt if trial_id == "7" else str(tmp_path / "missing.h5")
+
+        def _get_build_config_fname(self, trial_id):
+            return str(tmp_path / "none.json")
+
+    child_values = dict(base, **{"layer_2/filters": 8, PARENT_KEY: "7"})
+    child = _macro_model(space, **{"layer_2/filters": 8})
+    trial = _StubTrial("8", child_values)
+    kwargs, info = tuning.inherit_from_parent(Tuner(), trial, child,
+                                              {"epochs": 9})
+    assert kwargs["epochs"] == 3 and info["inherited_from"] == "7"
+    assert info["inheritance"]["function_preserving"]
+    x = np.random.default_rng(1).normal(size=(2, 8, 8, 1)).astype("float32")
+    assert _max_err(parent, child, x) <= TOL
+    # A missing checkpoint is reported, never skipped silently.
+    trial = _StubTrial("9", dict(child_values, **{PARENT_KEY: "5"}))
+    with pytest.warns(UserWarning, match="no checkpoint"):
+        kwargs, info = tuning.inherit_from_parent(Tuner(), trial, child,
+                                                  {"epochs": 9})
+    assert kwargs["epochs"] == 9 and info["inherited_from"] is None
+    # No parent: nothing happens.
+    kwargs, info = tuning.inherit_from_parent(
+        Tuner(), _StubTrial("1", base), child, {"epochs": 9})
+    assert kwargs == {"epochs": 9} and info == {}
+    with pytest.raises(ValueError, match="inherited_epochs"):
+        tuning.check_settings(True, 0)
+
+
+@pytest.mark.slow
+def test_evolution_search_with_weight_inheritance(tmp_path):
+    from keras_nas_plus.oracles.evolution import RegularizedEvolution
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 8, 8, 1)).astype("float32")
+    y = rng.integers(0, 3, 64)
+    tuner = RegularizedEvolution(
+        _macro_space(), objective="val_accuracy", max_trials=5,
+        population_size=2, sample_size=2, seed=1, directory=str(tmp_path),
+        weight_inheritance=True)
+    tuner.search(x, y, validation_data=(x, y), epochs=3, verbose=0)
+    infos = [tuner.get_trial_info(t) for t in tuner.oracle.trials]
+    children = [i for i in infos if i.get("inherited_from")]
+    assert children, infos
+    assert all(i["epochs_trained"] == 1 for i in children)
+    assert all(i["epochs_trained"] == 3 for i in infos
+               if "inherited_from" not in i)

@@ -48,12 +48,27 @@ class NASTuner(keras_tuner.Tuner):
         hypermodel: a `keras_tuner.HyperModel` or a `build(hp)` function.
         progress: bool, default False. Print one line per finished trial
             (which trial, its score, seconds taken, best score so far).
+        weight_inheritance: bool, default False. A child trial whose
+            hyperparameters name a parent trial (`PARENT_KEY`, set by the
+            evolution oracle) starts from the parent's best checkpoint
+            through `keras_nas_plus.morphism.inherit_weights` and trains at
+            most `inherited_epochs` epochs.
+        inherited_epochs: int or None, default None (E/3 of the `epochs`
+            given to `search`, at least 1). Epochs of an inherited child.
         **kwargs: arguments of `keras_tuner.Tuner` (`max_model_size`,
             `directory`, `project_name`, `overwrite`, `executions_per_trial`,
             `optimizer`, `loss`, `metrics`, ...).
     """
 
-    def __init__(self, oracle, hypermodel=None, progress=False, **kwargs):
+    def __init__(self, oracle, hypermodel=None, progress=False, weight_inheritance=False,
+                 inherited_epochs=None, **kwargs):
+        # --- weight inheritance (network morphism, issue 6) ---
+        from keras_nas_plus.morphism import tuning as _wi
+
+        self.weight_inheritance, self.inherited_epochs = _wi.check_settings(
+            weight_inheritance, inherited_epochs)
+        self._inheritance_info = {}
+        # --- end weight inheritance ---
         super().__init__(oracle, hypermodel, **kwargs)
         self.progress = progress
         self._trial_started = {}
@@ -80,6 +95,11 @@ class NASTuner(keras_tuner.Tuner):
         if not any(isinstance(c, keras.callbacks.TerminateOnNaN) for c in callbacks):
             callbacks.append(keras.callbacks.TerminateOnNaN())
         kwargs["callbacks"] = callbacks
+        if self.weight_inheritance:  # weight inheritance (issue 6)
+            from keras_nas_plus.morphism import tuning as _wi
+
+            kwargs, self._inheritance_info[trial.trial_id] = _wi.inherit_from_parent(
+                self, trial, model, kwargs, self.inherited_epochs)
         kwargs = self.before_fit(trial, model, kwargs)
         results = self.hypermodel.fit(hp, model, *args, **kwargs)
         if kt_backend.config.multi_backend():
@@ -115,6 +135,7 @@ class NASTuner(keras_tuner.Tuner):
             num_train_examples=_count_examples(args, kwargs),
             history=history,
         )
+        info.update(self._inheritance_info.pop(trial.trial_id, {}))  # issue 6
         info.update(self.extra_trial_info(trial, model, results))
         atomic_write_text(self._trial_info_fname(trial.trial_id), json.dumps(info))
 

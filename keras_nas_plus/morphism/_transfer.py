@@ -64,6 +64,8 @@ class InheritanceReport:
             initialiser's values.
         lossy: layers whose transformation does not preserve the parent's
             function (truncation, cropping, mismatched shapes, ...).
+        dropped: weighted parent layers with no counterpart (same name and
+            class) in the child.
     """
 
     inherited: list = dataclasses.field(default_factory=list)
@@ -72,11 +74,12 @@ class InheritanceReport:
     zero: list = dataclasses.field(default_factory=list)
     fresh: list = dataclasses.field(default_factory=list)
     lossy: list = dataclasses.field(default_factory=list)
+    dropped: list = dataclasses.field(default_factory=list)
 
     @property
     def function_preserving(self):
         """True when the child computes exactly the parent's function."""
-        return not self.lossy and not self.fresh
+        return not self.lossy and not self.fresh and not self.dropped
 
     @property
     def num_reused(self):
@@ -96,6 +99,8 @@ class Transfer:
     def __init__(self, parent, child, out_maps=None, strict=False,
                  noise=0.0, rng=None, op="inherit_weights"):
         self.parent_layers = g.layer_map(parent)
+        self.parent_inputs = [t._keras_history.operation.name
+                              for t in parent.inputs]
         self.child = child
         self.out_maps = out_maps or {}
         self.strict = strict
@@ -230,7 +235,7 @@ class Transfer:
         for layer in self.child.layers:
             if g.class_name(layer) != "Add":
                 continue
-            cands = []
+            cands, aliases = [], []
             for src in g.input_layer_names(layer):
                 t = layers[src]
                 while True:
@@ -250,6 +255,25 @@ class Transfer:
                     cands.append(t.name)
                 else:
                     cands.append(None)
+                # The parent tensor this input stands for when its new
+                # layers are identities.
+                a = layers[src]
+                while a.name not in self.parent_layers and len(
+                        g.input_layer_names(a)) == 1:
+                    a = layers[g.input_layer_names(a)[0]]
+                aliases.append(a.name)
+            p = self._parent(layer)
+            if p is not None:
+                remaining = g.input_layer_names(p)
+                for c, a in zip(cands, aliases):
+                    if c is None and a in remaining:
+                        remaining.remove(a)
+                for c, a in zip(cands, aliases):
+                    if c is not None and a in remaining:
+                        remaining.remove(a)  # on the parent's path: identity
+                    elif c is not None:
+                        targets.add(c)
+                continue
             if all(c is not None for c in cands):
                 # Every input starts with a new layer: the first input is
                 # taken as the main path (identity), the others start at 0.
@@ -264,6 +288,11 @@ class Transfer:
             name = layer.name
             if g.is_input_layer(layer):
                 self.maps[name] = None
+                # Inputs correspond by position, whatever their names.
+                pos = [t._keras_history.operation.name
+                       for t in self.child.inputs].index(name)
+                if pos < len(self.parent_inputs):
+                    self.alias[name] = self.parent_inputs[pos]
                 continue
             srcs = g.input_layer_names(layer)
             in_maps = [self.maps.get(s, UNKNOWN) for s in srcs]
@@ -273,6 +302,17 @@ class Transfer:
                 if any(m is not None for m in in_maps) or self.strict:
                     self._mark_lossy(layer, "is shared (called more than "
                                      "once); shared layers are not supported")
+            p = self.parent_layers.get(name)
+            if p is not None and cls not in ("Concatenate",) and \
+                    cls not in g.MERGE_CLASSES:
+                # The layer must read the tensor it read in the parent.
+                have = [self.alias.get(s, s) for s, m in zip(srcs, in_maps)
+                        if m != ZERO]
+                if have != g.input_layer_names(p):
+                    self._mark_lossy(layer, f"reads {have} where the parent "
+                                     f"read {g.input_layer_names(p)}")
+                    self.report.lossy.append(name)
+                    self._lossy = False
             if cls in g.PRODUCER_CLASSES or cls in g.DEPTHWISE_CLASSES:
                 out = self._kernel_layer(layer, in_maps[0])
             elif cls == "BatchNormalization":
@@ -303,6 +343,11 @@ class Transfer:
                     self.alias[name] = self.alias.get(live[0], live[0])
             if self._lossy and layer.weights:
                 self.report.lossy.append(name)
+        child_layers = g.layer_map(self.child)
+        for name, p in self.parent_layers.items():
+            c = child_layers.get(name)
+            if p.weights and (c is None or g.class_name(c) != g.class_name(p)):
+                self.report.dropped.append(name)
         for name in g.output_layer_names(self.child):
             if isinstance(self.maps.get(name), ChannelMap):
                 layer = g.layer_map(self.child)[name]
@@ -619,6 +664,16 @@ class Transfer:
         live = [(s, m) for s, m in zip(srcs, in_maps) if m != ZERO]
         if not live:
             return ZERO
+        # The merge must combine the same parent tensors as in the parent
+        # (inputs starting at zero aside), or the function changes.
+        p = self._parent(layer)
+        want = sorted(g.input_layer_names(p)) if p is not None else None
+        have = sorted(self.alias.get(s, s) for s, _ in live)
+        if (want is None and len(live) > 1) or (
+                want is not None and want != have):
+            self._mark_lossy(layer, f"merges {have} where the parent merged "
+                             f"{want or [have[0]]}")
+            self.report.lossy.append(layer.name)
         first = live[0][1]
         if all(_same(m, first) for _, m in live):
             return first
