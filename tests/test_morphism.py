@@ -31,7 +31,12 @@ def _randomise(model, seed=0):
     rng = np.random.default_rng(seed)
     for layer in model.layers:
         for v in layer.weights:
-            val = rng.normal(size=tuple(v.shape)) * 0.5
+            shape = tuple(v.shape)
+            # Kernels scaled by fan-in keep activations O(1), so float32
+            # rounding stays far below the 1e-5 tolerance.
+            scale = 1.0 / np.sqrt(np.prod(shape[:-1])) if len(shape) > 1 \
+                else 0.5
+            val = rng.normal(size=shape) * scale
             if v.name == "moving_variance":
                 val = np.abs(val) + 0.5
             v.assign(val.astype("float32"))
@@ -123,6 +128,14 @@ def _ids(ops):
     return [f"{op}-{args[0]}-{i}" for i, (op, args, _) in enumerate(ops)]
 
 
+def _params(ops, core):
+    """Cases; those at indices `core` also run in CI's JAX job (under JAX
+    every new weight shape costs compilations, so it runs a subset)."""
+    return [pytest.param(*case, id=name,
+                         marks=[pytest.mark.core] if i in core else [])
+            for i, (case, name) in enumerate(zip(ops, _ids(ops)))]
+
+
 @pytest.fixture(scope="module")
 def cnn():
     return cnn_model()
@@ -152,8 +165,8 @@ def _check_op(model, op, args, kwargs, x):
     return child, report
 
 
-@pytest.mark.core
-@pytest.mark.parametrize("op,args,kwargs", CNN_OPS, ids=_ids(CNN_OPS))
+@pytest.mark.parametrize("op,args,kwargs",
+                         _params(CNN_OPS, {0, 1, 3, 4, 7, 8, 12}))
 def test_cnn_operations_preserve_function(cnn, op, args, kwargs):
     x = np.random.default_rng(3).normal(size=(4, 8, 8, 3)).astype("float32")
     child, report = _check_op(cnn, op, args, kwargs, x)
@@ -176,8 +189,7 @@ def test_cnn_operations_preserve_function(cnn, op, args, kwargs):
         assert report.morphed == [args[0]]
 
 
-@pytest.mark.core
-@pytest.mark.parametrize("op,args,kwargs", SEQ_OPS, ids=_ids(SEQ_OPS))
+@pytest.mark.parametrize("op,args,kwargs", _params(SEQ_OPS, {0, 2, 4, 5}))
 def test_conv1d_operations_preserve_function(seq, op, args, kwargs):
     x = np.random.default_rng(4).normal(size=(5, 12, 2)).astype("float32")
     _check_op(seq, op, args, kwargs, x)
@@ -365,8 +377,8 @@ MACRO_OPS = [
 ]
 
 
-@pytest.mark.core
-@pytest.mark.parametrize("op,args,kwargs", MACRO_OPS, ids=_ids(MACRO_OPS))
+@pytest.mark.parametrize("op,args,kwargs",
+                         _params(MACRO_OPS, {0, 3, 4, 6}))
 def test_macro_space_operations_preserve_function(macro, op, args, kwargs):
     _, model = macro
     x = np.random.default_rng(8).normal(size=(3, 8, 8, 1)).astype("float32")
@@ -380,15 +392,17 @@ def test_macro_space_widen_across_add_needs_all_inputs(macro):
         morphism.widen(model, "layer_0_conv", 8)
 
 
-@pytest.mark.core
+# Under JAX every new weight shape costs a compilation, so only part of
+# the cases are in the `core` subset CI also runs on JAX.
 @pytest.mark.parametrize("values,preserving", [
-    ({"layer_2/filters": 8}, True),
+    pytest.param({"layer_2/filters": 8}, True, marks=pytest.mark.core),
     ({"layer_0/op": "conv5x5"}, True),
-    ({"num_layers": 4, "layer_3/op": "conv3x3", "layer_3/filters": 8},
-     True),
+    pytest.param({"num_layers": 4, "layer_3/op": "conv3x3",
+                  "layer_3/filters": 8}, True, marks=pytest.mark.core),
     ({"layer_1/filters": 8, "layer_0/filters": 8}, True),
     ({"layer_2/filters": 4, "layer_1/op": "maxpool3x3"}, False),
-    ({"layer_2/skip_from_0": False}, False),
+    pytest.param({"layer_2/skip_from_0": False}, False,
+                 marks=pytest.mark.core),
     ({"num_layers": 4, "layer_3/op": "conv3x3", "layer_3/filters": 4,
       "layer_3/skip_from_1": True}, False),
 ], ids=["wider", "kernel", "deeper", "wider-add", "op-change", "drop-skip",
