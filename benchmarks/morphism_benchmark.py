@@ -35,10 +35,8 @@ import numpy as np
 def part_a_one_backend():
     """Runs in a subprocess: prints a JSON dict op -> max error."""
     import keras
-    import keras_tuner
 
     from keras_nas_plus import morphism
-    from keras_nas_plus.spaces.macro import MacroSearchSpace
 
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..",
                                     "tests"))
@@ -76,7 +74,6 @@ def part_a_one_backend():
         child = T._macro_model(space, **values)
         morphism.inherit_weights(macro, child)
         out["inherit_weights " + name] = [None, err(macro, child, xm)]
-    del keras_tuner
     print("JSON" + json.dumps(out))
 
 
@@ -215,8 +212,6 @@ def part_b(parents, parent_epochs, scratch_max, batch, lr):
 
 # ------------------------------------------------------------------ (c)
 def part_c(trials, epochs, population, seed, n_train, batch):
-    import keras_tuner
-
     from keras_nas_plus.oracles.evolution import RegularizedEvolution
     from keras_nas_plus.spaces.macro import MacroSearchSpace
 
@@ -248,7 +243,6 @@ def part_c(trials, epochs, population, seed, n_train, batch):
             print(f"    weight_inheritance={inherit}: best val accuracy "
                   f"{best:.4f}, total epochs {total}, inherited children "
                   f"{n_inh}, {time.time() - t0:.0f} s", flush=True)
-    del keras_tuner
     (b0, t0_), (b1, t1) = out[False], out[True]
     print(f"    epochs saved: {t0_ / t1:.2f}x fewer (criterion >= 2x); "
           f"best accuracy difference {b1 - b0:+.4f}")
