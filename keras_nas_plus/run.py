@@ -100,9 +100,14 @@ def build_tuner(config, space, overwrite=False):
     search = config["search"]
     strategy = dict(config["strategy"])
     cls = config_module.strategy_class(strategy.pop("type"))
+    objective = search["objective"]
+    if search.get("objectives"):
+        import keras_tuner
+
+        objective = [keras_tuner.Objective(n, d) for n, d in config_module.parse_objectives(search["objectives"])]
     kwargs = dict(
         hypermodel=space,
-        objective=search["objective"],
+        objective=objective,
         seed=search["seed"],
         max_retries_per_trial=search["max_retries_per_trial"],
         max_consecutive_failed_trials=search["max_consecutive_failed_trials"],
@@ -110,12 +115,17 @@ def build_tuner(config, space, overwrite=False):
         project_name=search["project_name"],
         overwrite=overwrite,
         max_model_size=search["max_model_size"],
+        time_budget=search["time_budget"],
     )
+    estimation = config.get("estimation", {})
+    if estimation.get("learning_curve"):
+        kwargs["learning_curve"] = estimation["learning_curve"]
     params = inspect.signature(cls.__init__).parameters
     if "max_epochs" in params:  # Hyperband
         kwargs["max_epochs"] = search["epochs"]
     if "max_trials" in params:
         kwargs["max_trials"] = search["max_trials"]
+    kwargs.update({k: v for k, v in (search.get("constraints") or {}).items() if v is not None})
     kwargs.update(strategy)
     try:
         return cls(**kwargs)
@@ -173,6 +183,9 @@ def collect_trials(tuner, space):
             "input_shape": info.get("input_shape"),
             "num_train_examples": info.get("num_train_examples"),
             "message": (trial.message or "").strip().splitlines()[-1:] or None,
+            "stopped_early": bool((info.get("learning_curve") or {}).get("stopped", False)),
+            "costs": info.get("costs"),
+            "rejected": bool(info.get("rejected", False)),
         })
     return records
 
@@ -238,7 +251,16 @@ def run_search(config, overwrite=False):
     _log(verbose, "\nSearch summary (" + config["strategy"]["type"] + ", "
          + f"{len(records)} trials, {search_seconds:.0f} s)\n" + format_summary(records, search["objective"]))
 
+    lce_summary = None
+    if getattr(tuner, "learning_curve", None) is not None:
+        s = lce_summary = tuner.learning_curve_summary()
+        _log(verbose, f"Learning-curve extrapolation: stopped {s['stopped']} of {s['trials']} trials early; "
+             f"{s['epochs_saved']} epochs saved")
+    pareto_front = tuner.get_pareto_front() if hasattr(tuner, "get_pareto_front") else []
     best_trial = tuner.oracle.get_best_trials(1)
+    if search.get("objectives") and pareto_front:
+        # Several objectives: the front member best on the first objective.
+        best_trial = [pareto_front[0]["trial"]]
     if not best_trial or _score(best_trial[0]) is None:
         raise RunError("no trial completed successfully; see the trial messages above")
     best_trial = best_trial[0]
@@ -250,8 +272,11 @@ def run_search(config, overwrite=False):
         _log(verbose, f"\nFinal phase: training trial {best_trial.trial_id}'s architecture for "
              f"{final_epochs} epochs on train + validation data")
         keras.utils.set_random_seed(search["seed"])
-        model = tuner.hypermodel.build(best_trial.hyperparameters.copy())
-        model.fit(
+        final_hp = best_trial.hyperparameters.copy()
+        model = tuner.hypermodel.build(final_hp)
+        tuner.hypermodel.fit(
+            final_hp,
+            model,
             np.concatenate([data["x_train"], data["x_val"]]),
             np.concatenate([data["y_train"], data["y_val"]]),
             epochs=final_epochs, batch_size=search["batch_size"], verbose=0 if verbose < 2 else 1,
@@ -276,9 +301,17 @@ def run_search(config, overwrite=False):
         "model_path": os.path.abspath(model_path),
         "final_phase": {"epochs": final_epochs, "seconds": round(final_seconds, 2)},
         "search_seconds": round(search_seconds, 2),
+        "time_budget_reached": bool(getattr(tuner, "budget_exhausted", False)),
+        "learning_curve": lce_summary,
         "space": {"type": config["space"]["type"], "config": space.get_config()},
         "strategy": config["strategy"],
         "trials": records,
+        "pareto_front": [
+            {"trial_id": p["trial_id"], "hyperparameters": p["hyperparameters"],
+             "architecture": _describe(space, p["hyperparameters"]), "objectives": p["objectives"],
+             "costs": p["costs"]}
+            for p in pareto_front
+        ],
     }
     atomic_write_text(os.path.join(directory, RESULTS_FILE), json.dumps(results, indent=2))
     _log(verbose, f"\nBest trial {best_trial.trial_id}: {results['best_architecture']}\n"

@@ -4,9 +4,12 @@ import keras
 import keras_tuner
 
 from keras_nas_plus.spaces import ops
+from keras_nas_plus.spaces import _training
 
 _CONV_OPS = ("conv3x3", "conv5x5", "sepconv3x3", "sepconv5x5")
 _KINDS = ("auto", "image", "sequence")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+AUGMENTATIONS = ("none", "translate", "translate_flip")
 
 
 def _as_tuple(name, value, allowed_types):
@@ -76,6 +79,17 @@ class MacroSearchSpace(keras_tuner.HyperModel):
         learning_rate: float or sequence of floats, default 1e-3 (Adam).
         rescale: float or None, default None. Factor applied to the raw input
             (e.g. `1/255` for uint8 images).
+        lr_schedule: `"cosine"` (default) or `"constant"`. With cosine, the
+            learning rate decays to 0 over each `fit` (a trial's epochs, or
+            the final training), which makes short trials' scores steadier.
+            A list makes it a searched training hyperparameter.
+        optimizer: str or list of `"adam"`, `"adamw"` (weight decay 1e-4),
+            `"sgd"` (Nesterov momentum 0.9), default `"adam"`. A list is
+            searched alongside the architecture.
+        augmentation: str or list of `"none"`, `"translate"` (random shifts of
+            up to 10 % of the side, zero fill), `"translate_flip"` (plus
+            horizontal flips); images only, active during training only. Default `"none"`; a list is
+            searched.
         compile_kwargs: dict or None. Overrides of `model.compile` arguments
             (`optimizer`, `loss`, `metrics`); the default is Adam, sparse
             categorical cross-entropy and accuracy.
@@ -106,6 +120,9 @@ class MacroSearchSpace(keras_tuner.HyperModel):
         dropout=(0.0, 0.25),
         learning_rate=1e-3,
         rescale=None,
+        lr_schedule="cosine",
+        optimizer="adam",
+        augmentation="none",
         compile_kwargs=None,
         name="macro_search_space",
         tunable=True,
@@ -151,6 +168,20 @@ class MacroSearchSpace(keras_tuner.HyperModel):
             raise ValueError(f"`learning_rate` values must be positive, got {learning_rate!r}.")
         if rescale is not None and (isinstance(rescale, bool) or not isinstance(rescale, (int, float))):
             raise ValueError(f"`rescale` must be a number or None, got {rescale!r}.")
+        lr_schedule = _as_tuple("lr_schedule", lr_schedule, str)
+        for v in lr_schedule:
+            if v not in _training.SCHEDULES:
+                raise ValueError(f"`lr_schedule` must be one of {_training.SCHEDULES}, got {v!r}.")
+        optimizer = _as_tuple("optimizer", optimizer, str)
+        for v in optimizer:
+            if v not in OPTIMIZERS:
+                raise ValueError(f"`optimizer` must be one of {OPTIMIZERS}, got {v!r}.")
+        augmentation = _as_tuple("augmentation", augmentation, str)
+        for v in augmentation:
+            if v not in AUGMENTATIONS:
+                raise ValueError(f"`augmentation` must be one of {AUGMENTATIONS}, got {v!r}.")
+            if v != "none" and input_kind != "image":
+                raise ValueError(f"`augmentation` {v!r} needs image inputs (input_kind='image').")
         if compile_kwargs is not None and not isinstance(compile_kwargs, dict):
             raise ValueError(f"`compile_kwargs` must be a dict or None, got {compile_kwargs!r}.")
 
@@ -168,6 +199,9 @@ class MacroSearchSpace(keras_tuner.HyperModel):
         self.dropout = dropout
         self.learning_rate = learning_rate
         self.rescale = rescale
+        self.lr_schedule = lr_schedule
+        self.optimizer = optimizer
+        self.augmentation = augmentation
         self.compile_kwargs = dict(compile_kwargs or {})
         self.rank = 2 if input_kind == "image" else 1
 
@@ -177,7 +211,7 @@ class MacroSearchSpace(keras_tuner.HyperModel):
             return {i for i in self.downsample_at if i < num_layers}
         return {i for i in (round(num_layers / 3), round(2 * num_layers / 3)) if 0 < i < num_layers}
 
-    def _inputs(self):
+    def _inputs(self, hp):
         inputs = keras.Input(shape=self.input_shape, name="input")
         x = inputs
         want = 3 if self.rank == 2 else 2
@@ -185,7 +219,21 @@ class MacroSearchSpace(keras_tuner.HyperModel):
             x = keras.layers.Reshape(self.input_shape + (1,), name="add_channel")(x)
         if self.rescale is not None:
             x = keras.layers.Rescaling(self.rescale, name="rescale")(x)
+        augmentation = _choice(hp, "augmentation", self.augmentation)
+        if augmentation in ("translate", "translate_flip"):
+            max_shift = max(1, round(0.1 * min(self.input_shape[:2])))
+            x = _training.RandomShift(max_shift, flip=augmentation == "translate_flip", name="augment")(x)
         return inputs, x
+
+    def _optimizer(self, hp):
+        learning_rate = float(_choice(hp, "learning_rate", self.learning_rate, ordered=True))
+        name = _choice(hp, "optimizer", self.optimizer)
+        _choice(hp, "lr_schedule", self.lr_schedule)  # read back in `fit`
+        if name == "sgd":
+            return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9, nesterov=True)
+        if name == "adamw":
+            return keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=1e-4)
+        return keras.optimizers.Adam(learning_rate=learning_rate)
 
     def _choose_layer(self, hp, i, stage):
         op = _choice(hp, f"layer_{i}/op", self.operations)
@@ -198,8 +246,41 @@ class MacroSearchSpace(keras_tuner.HyperModel):
 
     def build(self, hp):
         """Builds and compiles the model for the values in `hp`."""
-        inputs, x = self._inputs()
-        x = ops.conv_bn_relu(x, self.stem_filters, "stem", self.rank)
+        inputs, x = self._inputs(hp)
+        x = self.build_body(hp, x)
+        x = ops.global_pool(x, "global_pool", self.rank)
+        dropout = _choice(hp, "dropout", self.dropout)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name="dropout")(x)
+        outputs_ = keras.layers.Dense(self.num_classes, activation="softmax", name="classifier")(x)
+        model = keras.Model(inputs, outputs_, name="macro_net")
+        compile_kwargs = {
+            "optimizer": self._optimizer(hp),
+            "loss": "sparse_categorical_crossentropy",
+            "metrics": ["accuracy"],
+        }
+        compile_kwargs.update(self.compile_kwargs)
+        model.compile(**compile_kwargs)
+        return model
+
+    def build_body(self, hp, x, prefix=""):
+        """Builds the stem and the searched chain of layers on a tensor.
+
+        Declares the architecture hyperparameters (`num_layers`,
+        `layer_{i}/...`, `merge`) on `hp`, but neither `dropout` nor
+        `learning_rate`: those belong to the classifier built by `build`.
+
+        Args:
+            hp: `keras_tuner.HyperParameters`.
+            x: tensor `(batch, H, W, C)` for images or `(batch, steps,
+                features)` for sequences, channels last.
+            prefix: str, default "". Prepended to every layer name (for
+                several bodies in one model).
+
+        Returns:
+            The output tensor of the last chain layer (spatial, not pooled).
+        """
+        x = ops.conv_bn_relu(x, self.stem_filters, f"{prefix}stem", self.rank)
         if self.min_layers == self.max_layers:
             num_layers = self.min_layers
         else:
@@ -214,30 +295,16 @@ class MacroSearchSpace(keras_tuner.HyperModel):
             if i < self.min_layers:
                 if i >= num_layers:
                     break
-                x, stage = self._build_layer(hp, i, x, stage, down, outputs, merge)
+                x, stage = self._build_layer(hp, i, x, stage, down, outputs, merge, prefix)
                 continue
             with hp.conditional_scope("num_layers", list(range(i + 1, self.max_layers + 1))):
                 if i < num_layers:
-                    x, stage = self._build_layer(hp, i, x, stage, down, outputs, merge)
-        x = ops.global_pool(x, "global_pool", self.rank)
-        dropout = _choice(hp, "dropout", self.dropout)
-        if dropout:
-            x = keras.layers.Dropout(dropout, name="dropout")(x)
-        outputs_ = keras.layers.Dense(self.num_classes, activation="softmax", name="classifier")(x)
-        model = keras.Model(inputs, outputs_, name="macro_net")
-        learning_rate = _choice(hp, "learning_rate", self.learning_rate, ordered=True)
-        compile_kwargs = {
-            "optimizer": keras.optimizers.Adam(learning_rate=float(learning_rate)),
-            "loss": "sparse_categorical_crossentropy",
-            "metrics": ["accuracy"],
-        }
-        compile_kwargs.update(self.compile_kwargs)
-        model.compile(**compile_kwargs)
-        return model
+                    x, stage = self._build_layer(hp, i, x, stage, down, outputs, merge, prefix)
+        return x
 
-    def _build_layer(self, hp, i, x, stage, down, outputs, merge):
+    def _build_layer(self, hp, i, x, stage, down, outputs, merge, prefix=""):
         if i in down:
-            x = ops.downsample(x, f"layer_{i}", self.rank)
+            x = ops.downsample(x, f"{prefix}layer_{i}", self.rank)
             stage += 1
         if self.skip_connections and outputs:
             sources = []
@@ -245,22 +312,27 @@ class MacroSearchSpace(keras_tuner.HyperModel):
                 if hp.Boolean(f"layer_{i}/skip_from_{j}", default=False):
                     sources.append((j, source, source_stage))
             if sources:
-                x = self._merge(x, stage, sources, merge, i)
+                x = self._merge(x, stage, sources, merge, i, prefix)
         op, filters = self._choose_layer(hp, i, stage)
-        x = ops.apply_macro_operation(x, op, filters, f"layer_{i}", self.rank)
+        x = ops.apply_macro_operation(x, op, filters, f"{prefix}layer_{i}", self.rank)
         outputs.append((x, stage))
         return x, stage
 
-    def _merge(self, x, stage, sources, merge, i):
+    def _merge(self, x, stage, sources, merge, i, prefix=""):
         tensors = [x]
         for j, source, source_stage in sources:
             strides = 2 ** (stage - source_stage)
             width = ops.channels(x) if merge == "add" else ops.channels(source)
             if strides > 1 or ops.channels(source) != width:
-                source = ops.project(source, width, f"layer_{i}_skip_{j}", self.rank, strides=strides)
+                source = ops.project(source, width, f"{prefix}layer_{i}_skip_{j}", self.rank, strides=strides)
             tensors.append(source)
         layer = keras.layers.Add if merge == "add" else keras.layers.Concatenate
-        return layer(name=f"layer_{i}_merge")(tensors)
+        return layer(name=f"{prefix}layer_{i}_merge")(tensors)
+
+    def fit(self, hp, model, *args, **kwargs):
+        """Trains `model` with this space's learning-rate schedule."""
+        schedule = hp.values.get("lr_schedule", self.lr_schedule[0])
+        return _training.fit_with_schedule(model, schedule, *args, **kwargs)
 
     # -------------------------------------------------------- describe
     def describe(self, values):
@@ -297,6 +369,9 @@ class MacroSearchSpace(keras_tuner.HyperModel):
             "dropout": list(self.dropout),
             "learning_rate": list(self.learning_rate),
             "rescale": self.rescale,
+            "lr_schedule": list(self.lr_schedule),
+            "optimizer": list(self.optimizer),
+            "augmentation": list(self.augmentation),
             "compile_kwargs": self.compile_kwargs,
             "name": self.name,
             "tunable": self.tunable,

@@ -1,0 +1,147 @@
+"""The ``keras-nas-plus benchmark`` subcommand.
+
+Examples:
+    keras-nas-plus benchmark --table nb201-cifar10 --objective noisy \
+        --strategy evolution --strategy random --strategy bayesian:10 \
+        --queries 150 --seeds 300 --json out.json --plot out.png
+    keras-nas-plus benchmark --table results.csv --decision-columns a,b,c \
+        --objective-column val_acc --report-column test_acc --cost-column seconds \
+        --strategy random --time-budget 3600
+"""
+
+import argparse
+import json
+import sys
+
+
+def _number_list(cast):
+    def parse(text):
+        try:
+            values = [cast(v) for v in str(text).split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+        if not values or min(values) <= 0:
+            raise argparse.ArgumentTypeError(f"expected positive numbers, got {text!r}")
+        return values
+
+    return parse
+
+
+def add_parser(subparsers):
+    """Adds the ``benchmark`` subcommand to an argparse subparsers object.
+
+    Args:
+        subparsers: the object returned by ``ArgumentParser.add_subparsers()``.
+
+    Returns:
+        `argparse.ArgumentParser`, the new subparser (its default ``func`` is `run`).
+    """
+    p = subparsers.add_parser(
+        "benchmark",
+        help="Run search strategies on a tabular NAS benchmark (no training).",
+        description=(
+            "Drives Keras Tuner oracles over a table of architectures and reports, per strategy "
+            "and budget, the mean/std of the report metric of the best-by-objective architecture "
+            "and the regret to the table's optimum."
+        ),
+    )
+    p.add_argument("--table", default="nb201-cifar10", help="'nb201-cifar10' (shipped) or a CSV path (.csv or .csv.gz).")
+    p.add_argument(
+        "--objective",
+        default="noisy",
+        help="For nb201-cifar10: noisy (one seed's valid acc per arch and run), mean, or 12ep. Default noisy.",
+    )
+    p.add_argument("--decision-columns", help="CSV: comma-separated decision columns.")
+    p.add_argument("--objective-column", help="CSV: the metric the oracle sees.")
+    p.add_argument("--report-column", help="CSV: the metric reported for the chosen architecture (default: objective column).")
+    p.add_argument("--cost-column", help="CSV: simulated seconds per evaluation (for --time-budget).")
+    p.add_argument("--direction", choices=("max", "min"), default="max", help="Objective/report direction (default max).")
+    p.add_argument(
+        "--strategy",
+        action="append",
+        help="NAME[:SEEDS], repeatable; NAME in evolution, rl, random, bayesian, grid. Default: evolution and random.",
+    )
+    p.add_argument("--queries", type=_number_list(int), default=[150], help="Query budget(s), comma-separated (default 150).")
+    p.add_argument(
+        "--time-budget", type=_number_list(float), help="Simulated-seconds budget(s), comma-separated; replaces --queries."
+    )
+    p.add_argument("--max-queries", type=int, default=10000, help="Cap on queries per run with --time-budget (default 10000).")
+    p.add_argument("--seeds", type=int, default=300, help="Seeds per strategy (default 300).")
+    p.add_argument("--first-seed", type=int, default=1, help="First seed of the fixed seed list (default 1).")
+    p.add_argument("--json", dest="json_path", help="Write results as JSON to this file.")
+    p.add_argument("--plot", help="Write a plot of mean best-so-far report vs. queries (needs matplotlib).")
+    p.add_argument("--quiet", action="store_true", help="No progress lines.")
+    p.set_defaults(func=run)
+    return p
+
+
+def _load(args):
+    from keras_nas_plus.benchmarks import table as table_module
+
+    if args.table in table_module.NAMED_TABLES:
+        return table_module.load_table(args.table, objective=args.objective)
+    if not args.decision_columns or not args.objective_column:
+        raise ValueError("A CSV --table needs --decision-columns and --objective-column.")
+    return table_module.TabularBenchmark.from_csv(
+        args.table,
+        decision_columns=args.decision_columns,
+        objective_column=args.objective_column,
+        report_column=args.report_column,
+        cost_column=args.cost_column,
+        direction=args.direction,
+    )
+
+
+def run(args):
+    """Runs the ``benchmark`` subcommand.
+
+    Args:
+        args: `argparse.Namespace` from the parser made by `add_parser`.
+
+    Returns:
+        int exit status: 0 on success, 2 on a bad table or argument.
+    """
+    from keras_nas_plus.benchmarks import harness
+
+    try:
+        table = _load(args)
+        strategies = args.strategy or ["evolution", "random"]
+        for spec in strategies:
+            harness.parse_strategy(spec, args.seeds)
+        result = harness.run_benchmark(
+            table,
+            strategies,
+            queries=args.queries,
+            seeds=args.seeds,
+            time_budget=args.time_budget,
+            max_queries=args.max_queries,
+            first_seed=args.first_seed,
+            progress=None if args.quiet else (lambda line: print(line, flush=True)),
+        )
+    except (ValueError, FileNotFoundError, ImportError) as e:
+        print(f"keras-nas-plus benchmark: error: {e}", file=sys.stderr)
+        return 2
+    print(harness.format_results(result))
+    if args.json_path:
+        with open(args.json_path, "w") as f:
+            json.dump(result, f, indent=1)
+    if args.plot:
+        try:
+            harness.plot_curves(result, args.plot)
+        except ImportError as e:
+            print(f"keras-nas-plus benchmark: {e}", file=sys.stderr)
+            return 2
+    return 0
+
+
+def main(argv=None):
+    """Standalone entry point: ``python -m keras_nas_plus.benchmarks.cli benchmark ...``."""
+    parser = argparse.ArgumentParser(prog="keras-nas-plus")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_parser(sub)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

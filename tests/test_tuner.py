@@ -1,0 +1,117 @@
+"""RegularizedEvolution as a drop-in for keras_tuner.RandomSearch on user code."""
+
+import json
+import os
+
+import keras
+import keras_tuner as kt
+import numpy as np
+import pytest
+
+from keras_nas_plus import RegularizedEvolution
+from keras_nas_plus.engine.tuner import TRIAL_INFO_FILE
+from keras_nas_plus.oracles import PARENT_KEY
+
+pytestmark = pytest.mark.core
+
+
+def user_build(hp):
+    """A user's own model-building function with conditional scopes."""
+    inputs = keras.Input((8, 8))
+    x = keras.layers.Flatten()(inputs)
+    x = keras.layers.Rescaling(1 / 255)(x)
+    kind = hp.Choice("kind", ["dense", "wide"])
+    with hp.conditional_scope("kind", ["dense"]):
+        if kind == "dense":
+            x = keras.layers.Dense(hp.Int("units", 4, 12, step=4), activation="relu")(x)
+    with hp.conditional_scope("kind", ["wide"]):
+        if kind == "wide":
+            x = keras.layers.Dense(24, activation=hp.Choice("activation", ["relu", "tanh"]))(x)
+    outputs = keras.layers.Dense(3, activation="softmax")(x)
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.Adam(hp.Float("lr", 1e-3, 1e-1, sampling="log")),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def search(tuner, data):
+    (x, y), (xv, yv), _ = data
+    tuner.search(x, y, validation_data=(xv, yv), epochs=1, batch_size=20, verbose=0)
+
+
+def test_drop_in_replacement_for_random_search(tiny_images, tmp_path):
+    tuner = RegularizedEvolution(user_build, objective="val_accuracy", max_trials=5, population_size=2,
+                                 sample_size=1, seed=1, directory=str(tmp_path), project_name="p")
+    search(tuner, tiny_images)
+    trials = tuner.oracle.trials
+    assert len(trials) == 5
+    assert all(t.status == "COMPLETED" for t in trials.values())
+    children = [t for t in trials.values() if PARENT_KEY in t.hyperparameters.values]
+    assert len(children) == 3
+    for t in trials.values():
+        values = t.hyperparameters.values
+        assert ("units" in values) == (values["kind"] == "dense")
+        assert ("activation" in values) == (values["kind"] == "wide")
+        info = json.load(open(os.path.join(tmp_path, "p", f"trial_{t.trial_id}", TRIAL_INFO_FILE)))
+        assert info["epochs_trained"] == 1
+        assert info["num_params"] > 0
+        assert info["input_shape"] == [None, 8, 8]
+        assert info["num_train_examples"] == 40
+        assert len(info["history"]["val_accuracy"]) == 1
+    best = tuner.get_best_models(1)[0]
+    assert best.predict(tiny_images[2][0], verbose=0).shape == (16, 3)
+    assert tuner.get_best_hyperparameters(1)[0].values["kind"] in ("dense", "wide")
+
+
+def test_resume_with_overwrite_false_keeps_finished_trials(tiny_images, tmp_path):
+    kwargs = dict(objective="val_accuracy", population_size=2, sample_size=1, seed=3,
+                  directory=str(tmp_path), project_name="p")
+    first = RegularizedEvolution(user_build, max_trials=3, **kwargs)
+    search(first, tiny_images)
+    scores = {t.trial_id: t.score for t in first.oracle.trials.values()}
+    resumed = RegularizedEvolution(user_build, max_trials=5, overwrite=False, **kwargs)
+    assert {t.trial_id: t.score for t in resumed.oracle.trials.values()} == scores
+    search(resumed, tiny_images)
+    assert len(resumed.oracle.trials) == 5
+    for trial_id, score in scores.items():  # finished trials were not re-run
+        assert resumed.oracle.trials[trial_id].score == score
+    # resuming a finished search runs nothing more
+    again = RegularizedEvolution(user_build, max_trials=5, overwrite=False, **kwargs)
+    search(again, tiny_images)
+    assert len(again.oracle.trials) == 5
+
+
+def test_nan_trial_is_failed_and_search_goes_on(tiny_images, tmp_path):
+    def build(hp):
+        model = user_build(hp)
+        if hp.values.get("kind") == "wide":  # the wide branch diverges
+            outputs = keras.layers.Lambda(lambda t: t * float("nan"))(model.outputs[0])
+            model = keras.Model(model.inputs, outputs)
+            model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    tuner = RegularizedEvolution(build, objective="val_accuracy", max_trials=6, population_size=2,
+                                 sample_size=1, seed=0, directory=str(tmp_path), project_name="p",
+                                 max_consecutive_failed_trials=6)
+    search(tuner, tiny_images)
+    statuses = {t.status for t in tuner.oracle.trials.values()}
+    assert len(tuner.oracle.trials) == 6
+    wide = [t for t in tuner.oracle.trials.values() if t.hyperparameters.values["kind"] == "wide"]
+    assert wide
+    for t in wide:
+        assert t.status == "FAILED"
+        assert "training loss became nan" in t.message
+        assert t.trial_id not in {m.trial_id for m in tuner.oracle.population()}
+    assert "COMPLETED" in statuses
+
+
+def test_time_budget_ends_search_cleanly(tiny_images, tmp_path):
+    tuner = RegularizedEvolution(user_build, objective="val_accuracy", max_trials=10, population_size=2,
+                                 sample_size=1, seed=0, directory=str(tmp_path), project_name="p",
+                                 time_budget=0.5)
+    search(tuner, tiny_images)
+    assert tuner.budget_exhausted
+    assert len(tuner.oracle.trials) == 1
+    assert tuner.oracle.max_trials == 10  # restored: a resumed search may continue
+    with pytest.raises(ValueError, match="time_budget"):
+        RegularizedEvolution(user_build, objective="val_accuracy", time_budget=-1, directory=str(tmp_path))
