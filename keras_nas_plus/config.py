@@ -241,9 +241,20 @@ def _validate_learning_curve(value):
         raise ConfigError(f"estimation.learning_curve: {e}") from e
 
 
+def _validate_weight_inheritance(value):
+    _check("estimation.weight_inheritance", isinstance(value, bool), value, "true or false")
+
+
+def _validate_inherited_epochs(value):
+    _check("estimation.inherited_epochs", value is None or (_is_int(value) and value >= 1), value,
+           "null or an integer >= 1")
+
+
 #: Validators of the `estimation` section, by key.
 ESTIMATION_KEYS = {
     "learning_curve": _validate_learning_curve,
+    "weight_inheritance": _validate_weight_inheritance,
+    "inherited_epochs": _validate_inherited_epochs,
 }
 
 

@@ -120,6 +120,9 @@ def build_tuner(config, space, overwrite=False):
     estimation = config.get("estimation", {})
     if estimation.get("learning_curve"):
         kwargs["learning_curve"] = estimation["learning_curve"]
+    if estimation.get("weight_inheritance"):
+        kwargs["weight_inheritance"] = True
+        kwargs["inherited_epochs"] = estimation.get("inherited_epochs")
     params = inspect.signature(cls.__init__).parameters
     if "max_epochs" in params:  # Hyperband
         kwargs["max_epochs"] = search["epochs"]

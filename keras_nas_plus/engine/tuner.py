@@ -149,6 +149,13 @@ class NASTuner(keras_tuner.Tuner):
             `keras_nas_plus.callbacks.LearningCurveExtrapolation` arguments
             (all but `target`): stop trials whose extrapolated learning curve
             is unlikely to beat the oracle's best score so far.
+        weight_inheritance: bool, default False. A child trial whose
+            hyperparameters name a parent trial (`PARENT_KEY`, set by the
+            evolution oracle) starts from the parent's best checkpoint
+            through `keras_nas_plus.morphism.inherit_weights` and trains at
+            most `inherited_epochs` epochs.
+        inherited_epochs: int or None, default None (E/3 of the `epochs`
+            given to `search`, at least 1). Epochs of an inherited child.
         heartbeat_seconds: float > 0, default 30. Distributed workers only:
             while a trial runs, tell the chief every this many seconds that
             the worker is alive (see `NASOracle`'s `trial_lease_seconds`).
@@ -180,6 +187,8 @@ class NASTuner(keras_tuner.Tuner):
         max_flops=None,
         max_latency_ms=None,
         latency_runs=10,
+        weight_inheritance=False,
+        inherited_epochs=None,
         heartbeat_seconds=30.0,
         **kwargs,
     ):
@@ -199,6 +208,13 @@ class NASTuner(keras_tuner.Tuner):
         # --- learning-curve extrapolation (issue 5) ---
         self.learning_curve = lce.learning_curve_kwargs(learning_curve)
         # --- end learning-curve extrapolation ---
+        # --- weight inheritance (network morphism, issue 6) ---
+        from keras_nas_plus.morphism import tuning as _wi
+
+        self.weight_inheritance, self.inherited_epochs = _wi.check_settings(
+            weight_inheritance, inherited_epochs)
+        self._inheritance_info = {}
+        # --- end weight inheritance ---
         # --- reliability (issue 9) ---
         if isinstance(heartbeat_seconds, bool) or not isinstance(heartbeat_seconds, (int, float)) \
                 or not heartbeat_seconds > 0:
@@ -356,6 +372,11 @@ class NASTuner(keras_tuner.Tuner):
             callbacks = lce.attach_to_trial(self, trial, callbacks, self.learning_curve)
         # --- end learning-curve extrapolation ---
         kwargs["callbacks"] = callbacks
+        if self.weight_inheritance:  # weight inheritance (issue 6)
+            from keras_nas_plus.morphism import tuning as _wi
+
+            kwargs, self._inheritance_info[trial.trial_id] = _wi.inherit_from_parent(
+                self, trial, model, kwargs, self.inherited_epochs)
         kwargs = self.before_fit(trial, model, kwargs)
         results = self.hypermodel.fit(hp, model, *args, **kwargs)
         results = self._with_costs(results, reported)
@@ -415,6 +436,7 @@ class NASTuner(keras_tuner.Tuner):
             costs={k: _finite_or_none(v) for k, v in costs.items()},
             history=history,
         )
+        info.update(self._inheritance_info.pop(trial.trial_id, {}))  # issue 6
         info.update(self.extra_trial_info(trial, model, results))
         # --- learning-curve extrapolation (issue 5) ---
         if getattr(self, "_lce_record", None):
