@@ -19,6 +19,7 @@ validation accuracy of the top-k cells by 12-epoch score and keep the best.
 import argparse
 import json
 import os
+import re
 import time
 
 import sys
@@ -58,7 +59,8 @@ def macro(args):
 
     t0 = time.time()
     report = fidelity.fidelity_report(space, data, settings, args.num_architectures, epochs=3, batch_size=128,
-                                      seed=0, progress=lambda line: print(line, flush=True), partial=save)
+                                      seed=0, progress=lambda line: print(line, flush=True), partial=save,
+                                      only=args.arch_range)
     print(f"== macro space, Fashion-MNIST sample ({len(data['x_train'])} train / {len(data['x_val'])} val), "
           f"{time.time() - t0:.0f} s wall")
     print(fidelity.format_report(report), flush=True)
@@ -124,6 +126,36 @@ def nb201(args):
             print(f"  {label:<38} {np.mean(values):.2f} ({np.std(values):.2f})", flush=True)
 
 
+_ENTRY = re.compile(r"(\S+) (None|[-0-9.]+) \(([-0-9.]+|None) s train, ([-0-9.]+) s wall\)")
+
+
+def merge(args):
+    """Recomputes the report from the `arch i/N: ...` lines of one or more logs."""
+    from keras_nas_plus.fidelity import format_report, rank_correlation
+
+    per_arch = {}
+    for path in args.logs:
+        for line in open(path):
+            m = re.match(r"arch (\d+)/\d+: (.*)", line)
+            if m:
+                per_arch[int(m.group(1))] = {e[0]: (None if e[1] == "None" else float(e[1]),
+                                                     float(e[2]) if e[2] != "None" else 0.0, float(e[3]))
+                                             for e in _ENTRY.findall(m.group(2))}
+    archs = [per_arch[i] for i in sorted(per_arch)]
+    names = [n for n in archs[0] if n != "full"]
+    full = [a["full"] for a in archs]
+    total = lambda recs, j: sum(r[j] for r in recs)  # noqa: E731
+    report = {"epochs": 3, "architectures": sorted(per_arch),
+              "full": {"train_seconds": total(full, 1), "seconds": total(full, 2)}, "settings": {}}
+    for name in names:
+        recs = [a[name] for a in archs]
+        rho, tau = rank_correlation([r[0] for r in recs], [r[0] for r in full])
+        report["settings"][name] = {"spearman": rho, "kendall": tau, "train_seconds": total(recs, 1),
+                                    "seconds": total(recs, 2), "cost_ratio": total(full, 1) / total(recs, 1),
+                                    "wall_cost_ratio": total(full, 2) / total(recs, 2)}
+    print(format_report(report))
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="what", required=True)
@@ -132,13 +164,18 @@ def main():
     m.add_argument("--settings", help="comma-separated subset of the setting names")
     m.add_argument("--val-examples", type=int, default=1000, help="validation examples used (default 1000)")
     m.add_argument("--json-dir")
+    m.add_argument("--arch-range", type=lambda t: tuple(int(v) for v in t.split(":")),
+                   help="START:STOP, train only these architectures of the sample (split a run over processes; "
+                        "combine the logs with the `merge` subcommand)")
+    g = sub.add_parser("merge", help="combine the printed logs of `macro` runs over disjoint --arch-range")
+    g.add_argument("logs", nargs="+")
     n = sub.add_parser("nb201")
     n.add_argument("--seeds", type=int, default=300)
     n.add_argument("--queries", type=int, default=150)
     n.add_argument("--strategies", default="evolution,random")
     n.add_argument("--top-k", type=lambda s: [int(v) for v in s.split(",")], default=[3, 10])
     args = p.parse_args()
-    macro(args) if args.what == "macro" else nb201(args)
+    {"macro": macro, "nb201": nb201, "merge": merge}[args.what](args)
 
 
 if __name__ == "__main__":

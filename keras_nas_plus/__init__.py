@@ -20,3 +20,6 @@ from keras_nas_plus.tuners import BayesianOptimization
 from keras_nas_plus.tuners import GridSearch
 from keras_nas_plus.tuners import Hyperband
 from keras_nas_plus.tuners import RandomSearch
+
+# --- fidelity (issue 7): lower-fidelity estimates
+from keras_nas_plus.fidelity import Fidelity, retrain_top_k, with_fidelity  # noqa: E402

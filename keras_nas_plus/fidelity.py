@@ -784,7 +784,7 @@ def rank_correlation(low, full):
 
 
 def fidelity_report(space, data, settings, num_architectures=10, epochs=3, batch_size=64,
-                    objective="val_accuracy", seed=0, progress=None, partial=None):
+                    objective="val_accuracy", seed=0, progress=None, partial=None, only=None):
     """Rank correlation and cost saved of low-fidelity settings.
 
     Every architecture of a random sample is trained at full fidelity and at
@@ -807,6 +807,8 @@ def fidelity_report(space, data, settings, num_architectures=10, epochs=3, batch
         progress: optional callable taking one line of text.
         partial: optional callable taking the report so far (after each
             architecture), e.g. to save it.
+        only: optional `(start, stop)`: train only architectures
+            `start..stop-1` of the sample (to split a report over processes).
 
     Returns:
         dict: `settings` (name -> `spearman`, `kendall`, `train_seconds`,
@@ -816,10 +818,13 @@ def fidelity_report(space, data, settings, num_architectures=10, epochs=3, batch
     """
     progress = progress or (lambda text: None)
     archs = sample_architectures(space, num_architectures, seed)
+    start, stop = only or (0, len(archs))
     val = (data["x_val"], data["y_val"])
     runs = {name: [] for name in ["full"] + list(settings)}
     report = None
     for i, values in enumerate(archs):
+        if not start <= i < stop:
+            continue
         line = []
         for name, f in [("full", Fidelity())] + list(settings.items()):
             r = train_architecture(space, values, f, data["x_train"], data["y_train"], val, epochs,
@@ -829,7 +834,7 @@ def fidelity_report(space, data, settings, num_architectures=10, epochs=3, batch
             line.append(f"{name} {r['score'] if r['score'] is None else round(r['score'], 4)} "
                         f"({r['train_seconds']} s train, {r['seconds']:.1f} s wall)")
         progress(f"arch {i + 1}/{len(archs)}: " + "; ".join(line))
-        report = _summarise(runs, settings, archs[: i + 1], epochs)
+        report = _summarise(runs, settings, archs[start: i + 1], epochs)
         if partial is not None:
             partial(report)
     return report

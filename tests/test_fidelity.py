@@ -212,3 +212,27 @@ def test_run_search_reports_final_phase(tiny_images, tmp_path):
     with open(os.path.join(str(tmp_path / "run"), "results.json")) as f:
         assert json.load(f)["final_phase"]["trials"][0]["trial_id"] == phase["trials"][0]["trial_id"]
     assert run.build_best_model(str(tmp_path / "run")).inputs[0].shape[1:] == (8, 8)
+
+
+@pytest.mark.core
+def test_fidelity_report_subcommand_is_wired(tmp_path, capsys):
+    from keras_nas_plus import cli
+
+    parser, commands = cli.build_parser()
+    args = parser.parse_args(["fidelity-report", "missing.yaml", "--num-architectures", "4"])
+    assert commands[args.command](args) == 2
+    assert "config file not found" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("estimation:\n  fidelity:\n    resolution: 1\n")
+    args = parser.parse_args(["fidelity-report", str(bad)])
+    assert commands[args.command](args) == 2
+    assert "estimation.fidelity.resolution" in capsys.readouterr().err
+
+
+@pytest.mark.core
+def test_rank_correlation_and_report_settings():
+    rho, tau = fidelity.rank_correlation([0.1, 0.2, 0.3, None], [0.5, 0.7, 0.6, 0.9])
+    assert rho == pytest.approx(0.5) and tau == pytest.approx(1 / 3)
+    settings = fidelity.settings_from_config(Fidelity(data_fraction=0.25, resolution=14, top_k=2), None, None)
+    assert list(settings) == ["data_fraction=0.25", "resolution=14", "data_fraction=0.25+resolution=14"]
+    assert settings["data_fraction=0.25+resolution=14"].resolution == 14
