@@ -21,5 +21,11 @@ from keras_nas_plus.tuners import GridSearch
 from keras_nas_plus.tuners import Hyperband
 from keras_nas_plus.tuners import RandomSearch
 
+# --- learning-curve extrapolation (issue 5) ---
+from keras_nas_plus.callbacks import LearningCurveExtrapolation
+from keras_nas_plus.curves import CurveExtrapolator
+# --- end learning-curve extrapolation ---
+
 # --- fidelity (issue 7): lower-fidelity estimates
 from keras_nas_plus.fidelity import Fidelity, retrain_top_k, with_fidelity  # noqa: E402
+# --- end fidelity ---

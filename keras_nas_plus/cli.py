@@ -1,6 +1,8 @@
 """The `keras-nas-plus` command line.
 
     keras-nas-plus search CONFIG.yaml [--set section.key=value ...] [--overwrite]
+    keras-nas-plus report RUN_DIR [--output DIR] [--no-plots]
+    keras-nas-plus benchmark --table nb201-cifar10 --strategy evolution ...
 
 Exit status: 0 on success, 2 for bad input (config, data, arguments; one
 line on standard error naming the offending key or value), 1 for a search
@@ -62,6 +64,10 @@ def build_parser():
     commands = {}
     _add_search_parser(subparsers)
     commands["search"] = _cmd_search
+    from keras_nas_plus import report
+
+    report.add_parser(subparsers)
+    commands["report"] = report.run
     try:
         from keras_nas_plus.benchmarks import cli as benchmark_cli
     except ImportError:

@@ -53,6 +53,7 @@ DEFAULTS = {
         "max_retries_per_trial": 0,
         "max_consecutive_failed_trials": 5,
         "max_model_size": None,
+        "time_budget": None,
         "verbose": 1,
     },
     "estimation": {},
@@ -106,6 +107,8 @@ def _validate_search(search):
     _check("search.max_consecutive_failed_trials", _is_int(v) and v >= 1, v, "an integer >= 1")
     v = search["max_model_size"]
     _check("search.max_model_size", v is None or (_is_int(v) and v >= 1), v, "null or an integer >= 1")
+    v = search["time_budget"]
+    _check("search.time_budget", v is None or (_is_number(v) and v > 0), v, "null or a positive number of seconds")
     _check("search.verbose", search["verbose"] in (0, 1, 2), search["verbose"], "0, 1 or 2")
 
 
@@ -166,8 +169,19 @@ def _validate_strategy(strategy):
     _check_kwargs("strategy", strategy_class(t), kwargs, _STRATEGY_RESERVED)
 
 
-#: Validators of the `estimation` section, by key; other issues add keys.
-ESTIMATION_KEYS = {}
+def _validate_learning_curve(value):
+    from keras_nas_plus.callbacks import learning_curve_kwargs
+
+    try:
+        learning_curve_kwargs(value)
+    except ValueError as e:
+        raise ConfigError(f"estimation.learning_curve: {e}") from e
+
+
+#: Validators of the `estimation` section, by key.
+ESTIMATION_KEYS = {
+    "learning_curve": _validate_learning_curve,
+}
 
 
 # --- fidelity (issue 7): estimation.fidelity -------------------------------

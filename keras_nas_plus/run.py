@@ -111,7 +111,11 @@ def build_tuner(config, space, overwrite=False):
         project_name=search["project_name"],
         overwrite=overwrite,
         max_model_size=search["max_model_size"],
+        time_budget=search["time_budget"],
     )
+    estimation = config.get("estimation", {})
+    if estimation.get("learning_curve"):
+        kwargs["learning_curve"] = estimation["learning_curve"]
     params = inspect.signature(cls.__init__).parameters
     if "max_epochs" in params:  # Hyperband
         kwargs["max_epochs"] = search["epochs"]
@@ -188,6 +192,7 @@ def collect_trials(tuner, space):
             "input_shape": info.get("input_shape"),
             "num_train_examples": info.get("num_train_examples"),
             "message": (trial.message or "").strip().splitlines()[-1:] or None,
+            "stopped_early": bool((info.get("learning_curve") or {}).get("stopped", False)),
         })
     return records
 
@@ -253,6 +258,11 @@ def run_search(config, overwrite=False):
     _log(verbose, "\nSearch summary (" + config["strategy"]["type"] + ", "
          + f"{len(records)} trials, {search_seconds:.0f} s)\n" + format_summary(records, search["objective"]))
 
+    lce_summary = None
+    if getattr(tuner, "learning_curve", None) is not None:
+        s = lce_summary = tuner.learning_curve_summary()
+        _log(verbose, f"Learning-curve extrapolation: stopped {s['stopped']} of {s['trials']} trials early; "
+             f"{s['epochs_saved']} epochs saved")
     best_trial = tuner.oracle.get_best_trials(1)
     if not best_trial or _score(best_trial[0]) is None:
         raise RunError("no trial completed successfully; see the trial messages above")
@@ -302,6 +312,8 @@ def run_search(config, overwrite=False):
         "model_path": os.path.abspath(model_path),
         "final_phase": {"epochs": final_epochs, "seconds": round(final_seconds, 2)},
         "search_seconds": round(search_seconds, 2),
+        "time_budget_reached": bool(getattr(tuner, "budget_exhausted", False)),
+        "learning_curve": lce_summary,
         "space": {"type": config["space"]["type"], "config": space.get_config()},
         "strategy": config["strategy"],
         "trials": records,

@@ -81,6 +81,8 @@ def test_set_overrides_any_depth_and_adds_keys(tmp_path):
         ({"strategy": {"type": "annealing"}}, "strategy.type"),
         ({"strategy": {"type": "evolution", "population": 3}}, "strategy.population"),
         ({"estimation": {"magic": True}}, "estimation.magic"),
+        ({"estimation": {"learning_curve": {"target": 0.9}}}, "estimation.learning_curve"),
+        ({"estimation": {"learning_curve": {"threshold": 2}}}, "estimation.learning_curve"),
         ({"search": 3}, "search"),
     ],
 )
@@ -171,3 +173,21 @@ def test_cli_search_results_resume_and_rebuild(tmp_path, capsys):
     code, _, err = run_cli(["search", path, "--set", "search.max_trials=2", "--overwrite"], capsys)
     assert code == 0, err
     assert json.load(open(run_dir / "results.json"))["num_trials"] == 2
+    # the report command summarises the run and draws its plots
+    code, out, err = run_cli(["report", str(run_dir), "--output", str(tmp_path / "report")], capsys)
+    assert code == 0, err
+    assert out.startswith("2 trials: 2 completed, 0 failed")
+    for name in ("best_so_far.png", "score_vs_params.png", "learning_curves.png", "best_architecture.png"):
+        assert os.path.getsize(tmp_path / "report" / name) > 1000
+
+
+def test_report_on_a_directory_without_results(tmp_path, capsys):
+    code, _, err = run_cli(["report", str(tmp_path)], capsys)
+    assert code == 2 and "results.json" in err
+
+
+def test_pareto_front_of_params_and_score():
+    from keras_nas_plus.report import pareto_front
+
+    points = [(10, 0.5), (20, 0.7), (15, 0.4), (30, 0.65), (40, 0.9)]
+    assert [points[i] for i in pareto_front(points)] == [(10, 0.5), (20, 0.7), (40, 0.9)]

@@ -37,7 +37,7 @@ def test_builds_valid_models_for_several_input_shapes(shape, kind, rank, tmp_pat
     rng = np.random.default_rng(1)
     # random architectures from the whole space build and train one step
     space_hps = full_space(space)
-    for _ in range(3):
+    for _ in range(2):
         values = _hp.random_values(space_hps.space, rng)
         model = build(space, values)
         history = model.fit(x, y, epochs=1, batch_size=6, verbose=0)
@@ -128,3 +128,38 @@ def test_bad_arguments_name_the_argument(kwargs, name):
     args.update(kwargs)
     with pytest.raises(ValueError, match=name):
         MacroSearchSpace(**args)
+
+
+def test_training_hyperparameters_are_searched_with_the_architecture():
+    space = MacroSearchSpace((8, 8), 2, input_kind="image", min_layers=1, max_layers=1, filters=(4,),
+                             stem_filters=4, optimizer=["adam", "sgd"], lr_schedule=["cosine", "constant"],
+                             augmentation=["none", "translate_flip"], learning_rate=[1e-3, 1e-2])
+    names = {hp.name for hp in full_space(space).space}
+    assert {"optimizer", "lr_schedule", "augmentation", "learning_rate"} <= names
+    model = build(space, {"layer_0/op": "conv3x3", "optimizer": "sgd", "augmentation": "translate_flip",
+                          "learning_rate": 1e-2, "lr_schedule": "constant", "dropout": 0.0})
+    assert isinstance(model.optimizer, keras.optimizers.SGD)
+    assert {"augment_translate", "augment_flip"} <= {l.name for l in model.layers}
+    x = np.zeros((4, 8, 8), "float32")
+    np.testing.assert_allclose(model.predict(x, verbose=0), model.predict(x, verbose=0))  # inactive at inference
+    with pytest.raises(ValueError, match="augmentation"):
+        MacroSearchSpace((16,), 2, augmentation="translate")
+
+
+def test_cosine_schedule_decays_within_fit_and_restores_rate():
+    space = MacroSearchSpace((8, 8, 1), 2, min_layers=1, max_layers=1, filters=(4,), stem_filters=4,
+                             learning_rate=0.01)
+    hp = kt.HyperParameters()
+    model = space.build(hp)
+    seen = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+
+    x, y = np.zeros((8, 8, 8, 1), "float32"), np.zeros(8, "int32")
+    space.fit(hp, model, x, y, epochs=2, batch_size=2, verbose=0, callbacks=[Spy()])
+    assert seen[0] == pytest.approx(0.01)
+    assert all(a >= b for a, b in zip(seen, seen[1:]))
+    assert seen[-1] < 0.001
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.01)

@@ -103,3 +103,15 @@ def test_nan_trial_is_failed_and_search_goes_on(tiny_images, tmp_path):
         assert "training loss became nan" in t.message
         assert t.trial_id not in {m.trial_id for m in tuner.oracle.population()}
     assert "COMPLETED" in statuses
+
+
+def test_time_budget_ends_search_cleanly(tiny_images, tmp_path):
+    tuner = RegularizedEvolution(user_build, objective="val_accuracy", max_trials=10, population_size=2,
+                                 sample_size=1, seed=0, directory=str(tmp_path), project_name="p",
+                                 time_budget=0.5)
+    search(tuner, tiny_images)
+    assert tuner.budget_exhausted
+    assert len(tuner.oracle.trials) == 1
+    assert tuner.oracle.max_trials == 10  # restored: a resumed search may continue
+    with pytest.raises(ValueError, match="time_budget"):
+        RegularizedEvolution(user_build, objective="val_accuracy", time_budget=-1, directory=str(tmp_path))

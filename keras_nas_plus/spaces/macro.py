@@ -8,6 +8,8 @@ from keras_nas_plus.spaces import _training
 
 _CONV_OPS = ("conv3x3", "conv5x5", "sepconv3x3", "sepconv5x5")
 _KINDS = ("auto", "image", "sequence")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+AUGMENTATIONS = ("none", "translate", "translate_flip")
 
 
 def _as_tuple(name, value, allowed_types):
@@ -80,6 +82,14 @@ class MacroSearchSpace(keras_tuner.HyperModel):
         lr_schedule: `"cosine"` (default) or `"constant"`. With cosine, the
             learning rate decays to 0 over each `fit` (a trial's epochs, or
             the final training), which makes short trials' scores steadier.
+            A list makes it a searched training hyperparameter.
+        optimizer: str or list of `"adam"`, `"adamw"` (weight decay 1e-4),
+            `"sgd"` (Nesterov momentum 0.9), default `"adam"`. A list is
+            searched alongside the architecture.
+        augmentation: str or list of `"none"`, `"translate"` (random shifts of
+            up to 10 %), `"translate_flip"` (plus horizontal flips); images
+            only, active during training only. Default `"none"`; a list is
+            searched.
         compile_kwargs: dict or None. Overrides of `model.compile` arguments
             (`optimizer`, `loss`, `metrics`); the default is Adam, sparse
             categorical cross-entropy and accuracy.
@@ -111,6 +121,8 @@ class MacroSearchSpace(keras_tuner.HyperModel):
         learning_rate=1e-3,
         rescale=None,
         lr_schedule="cosine",
+        optimizer="adam",
+        augmentation="none",
         compile_kwargs=None,
         name="macro_search_space",
         tunable=True,
@@ -156,8 +168,20 @@ class MacroSearchSpace(keras_tuner.HyperModel):
             raise ValueError(f"`learning_rate` values must be positive, got {learning_rate!r}.")
         if rescale is not None and (isinstance(rescale, bool) or not isinstance(rescale, (int, float))):
             raise ValueError(f"`rescale` must be a number or None, got {rescale!r}.")
-        if lr_schedule not in _training.SCHEDULES:
-            raise ValueError(f"`lr_schedule` must be one of {_training.SCHEDULES}, got {lr_schedule!r}.")
+        lr_schedule = _as_tuple("lr_schedule", lr_schedule, str)
+        for v in lr_schedule:
+            if v not in _training.SCHEDULES:
+                raise ValueError(f"`lr_schedule` must be one of {_training.SCHEDULES}, got {v!r}.")
+        optimizer = _as_tuple("optimizer", optimizer, str)
+        for v in optimizer:
+            if v not in OPTIMIZERS:
+                raise ValueError(f"`optimizer` must be one of {OPTIMIZERS}, got {v!r}.")
+        augmentation = _as_tuple("augmentation", augmentation, str)
+        for v in augmentation:
+            if v not in AUGMENTATIONS:
+                raise ValueError(f"`augmentation` must be one of {AUGMENTATIONS}, got {v!r}.")
+            if v != "none" and input_kind != "image":
+                raise ValueError(f"`augmentation` {v!r} needs image inputs (input_kind='image').")
         if compile_kwargs is not None and not isinstance(compile_kwargs, dict):
             raise ValueError(f"`compile_kwargs` must be a dict or None, got {compile_kwargs!r}.")
 
@@ -176,6 +200,8 @@ class MacroSearchSpace(keras_tuner.HyperModel):
         self.learning_rate = learning_rate
         self.rescale = rescale
         self.lr_schedule = lr_schedule
+        self.optimizer = optimizer
+        self.augmentation = augmentation
         self.compile_kwargs = dict(compile_kwargs or {})
         self.rank = 2 if input_kind == "image" else 1
 
@@ -185,7 +211,7 @@ class MacroSearchSpace(keras_tuner.HyperModel):
             return {i for i in self.downsample_at if i < num_layers}
         return {i for i in (round(num_layers / 3), round(2 * num_layers / 3)) if 0 < i < num_layers}
 
-    def _inputs(self):
+    def _inputs(self, hp):
         inputs = keras.Input(shape=self.input_shape, name="input")
         x = inputs
         want = 3 if self.rank == 2 else 2
@@ -193,7 +219,22 @@ class MacroSearchSpace(keras_tuner.HyperModel):
             x = keras.layers.Reshape(self.input_shape + (1,), name="add_channel")(x)
         if self.rescale is not None:
             x = keras.layers.Rescaling(self.rescale, name="rescale")(x)
+        augmentation = _choice(hp, "augmentation", self.augmentation)
+        if augmentation in ("translate", "translate_flip"):
+            x = keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", name="augment_translate")(x)
+        if augmentation == "translate_flip":
+            x = keras.layers.RandomFlip("horizontal", name="augment_flip")(x)
         return inputs, x
+
+    def _optimizer(self, hp):
+        learning_rate = float(_choice(hp, "learning_rate", self.learning_rate, ordered=True))
+        name = _choice(hp, "optimizer", self.optimizer)
+        _choice(hp, "lr_schedule", self.lr_schedule)  # read back in `fit`
+        if name == "sgd":
+            return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9, nesterov=True)
+        if name == "adamw":
+            return keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=1e-4)
+        return keras.optimizers.Adam(learning_rate=learning_rate)
 
     def _choose_layer(self, hp, i, stage):
         op = _choice(hp, f"layer_{i}/op", self.operations)
@@ -206,7 +247,7 @@ class MacroSearchSpace(keras_tuner.HyperModel):
 
     def build(self, hp):
         """Builds and compiles the model for the values in `hp`."""
-        inputs, x = self._inputs()
+        inputs, x = self._inputs(hp)
         x = ops.conv_bn_relu(x, self.stem_filters, "stem", self.rank)
         if self.min_layers == self.max_layers:
             num_layers = self.min_layers
@@ -233,9 +274,8 @@ class MacroSearchSpace(keras_tuner.HyperModel):
             x = keras.layers.Dropout(dropout, name="dropout")(x)
         outputs_ = keras.layers.Dense(self.num_classes, activation="softmax", name="classifier")(x)
         model = keras.Model(inputs, outputs_, name="macro_net")
-        learning_rate = _choice(hp, "learning_rate", self.learning_rate, ordered=True)
         compile_kwargs = {
-            "optimizer": keras.optimizers.Adam(learning_rate=float(learning_rate)),
+            "optimizer": self._optimizer(hp),
             "loss": "sparse_categorical_crossentropy",
             "metrics": ["accuracy"],
         }
@@ -272,7 +312,8 @@ class MacroSearchSpace(keras_tuner.HyperModel):
 
     def fit(self, hp, model, *args, **kwargs):
         """Trains `model` with this space's learning-rate schedule."""
-        return _training.fit_with_schedule(model, self.lr_schedule, *args, **kwargs)
+        schedule = hp.values.get("lr_schedule", self.lr_schedule[0])
+        return _training.fit_with_schedule(model, schedule, *args, **kwargs)
 
     # -------------------------------------------------------- describe
     def describe(self, values):
@@ -309,7 +350,9 @@ class MacroSearchSpace(keras_tuner.HyperModel):
             "dropout": list(self.dropout),
             "learning_rate": list(self.learning_rate),
             "rescale": self.rescale,
-            "lr_schedule": self.lr_schedule,
+            "lr_schedule": list(self.lr_schedule),
+            "optimizer": list(self.optimizer),
+            "augmentation": list(self.augmentation),
             "compile_kwargs": self.compile_kwargs,
             "name": self.name,
             "tunable": self.tunable,

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs the GPU showcase on the device machine (H200, no TensorFlow, Keras on JAX):
+# regularized evolution and Keras Tuner's RandomSearch side by side on the same GPU, with the
+# same wall-clock search budget and the same final training. Writes into $OUT.
+set -u
+export KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false XLA_PYTHON_CLIENT_MEM_FRACTION=0.4 PYTHONUNBUFFERED=1
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 2 > "$OUT/gpu_util.csv" &
+SMI=$!
+CFG=benchmarks/gpu_showcase/fashion_mnist_gpu.yaml
+python3 -m keras_nas_plus.cli search $CFG --overwrite > "$OUT/evolution.log" 2>&1 &
+EVO=$!
+python3 -m keras_nas_plus.cli search $CFG --overwrite --set 'strategy={type: random}' \
+  --set search.directory=runs/gpu_random > "$OUT/random.log" 2>&1 &
+RND=$!
+wait $EVO $RND
+kill $SMI
+for arm in evolution random; do
+  python3 -m keras_nas_plus.cli report runs/gpu_$arm --output "$OUT/report_$arm" > "$OUT/report_$arm.txt" 2>&1
+  (cd runs && tar czf "$OUT/run_$arm.tgz" --exclude='*.keras' --exclude='*.weights.h5' gpu_$arm)
+done
+tail -5 "$OUT/evolution.log" "$OUT/random.log"

@@ -1,0 +1,725 @@
+"""Learning-curve extrapolation: parametric curve ensembles and a predictive distribution.
+
+Pure numpy/scipy math, no Keras.  The model follows Domhan, Springenberg & Hutter
+(IJCAI 2015, "Speeding up automatic hyperparameter optimization of deep neural
+networks by extrapolation of learning curves"): a curve observed for the first
+``n`` epochs is fitted by several parametric families of saturating curves, and
+their combination yields a predictive distribution of the metric at a final
+epoch ``T``.  Previous finished curves of the same search are used as a second
+source of evidence in the manner of Chandrashekaran & Lane (ECML-PKDD 2017,
+"Speeding up hyper-parameter optimization by extrapolation of learning curves
+using previous builds"): every reference curve is mapped onto the observed part
+by an affine transform and read off at ``T``.
+
+Choices made here (documented in docs/learning_curves.md):
+
+* **Families.** Ten families, every one written as ``y(x) = c + a * g(x; theta)``
+  with ``a >= 0`` and ``g`` non-decreasing, so each fit is a monotone,
+  saturating (or slowly growing) curve as in Domhan et al.: pow3, pow4,
+  log-power, exp3, Weibull (= Janoschek), MMF, vapor pressure, ilog2,
+  log-log linear and Hill.  ``x`` is the 1-based epoch.
+* **Fitting.** Variable projection: for fixed nonlinear parameters ``theta`` the
+  best ``(c, a)`` is a closed-form least-squares solution, so all families are
+  fitted at once over a fixed grid of ``theta`` (one vectorised numpy pass), and
+  the best grid point of the top-weighted families is refined with
+  ``scipy.optimize.least_squares`` (few evaluations, warm-started from the grid
+  or from the previous call's solution, cached per curve).
+* **Distribution.** A Gaussian mixture ("Bayesian model averaging with a
+  Laplace approximation" instead of Domhan's MCMC): each family contributes
+  ``N(f(T), s^2 + var_param)`` where ``s^2`` is its residual variance and
+  ``var_param`` the delta-method variance of the extrapolated value; weights are
+  ``exp(-BIC/2)`` tempered (``temperature``).  The reference curves add a second
+  mixture with weight ``prior_weight * m / (m + 3)`` for ``m`` usable references.
+* **Directions.** Everything is computed on the "maximise" scale; for
+  ``mode="min"`` the metric is negated on the way in and out.
+
+Nothing in this module raises on bad curve values (NaN, inf, empty, constant,
+huge); only argument validation of the public functions raises ``ValueError``.
+"""
+
+import math
+
+import numpy as np
+
+try:  # scipy is a hard dependency of the package, but keep the math usable without it.
+    from scipy.optimize import least_squares as _least_squares
+    from scipy.special import ndtr as _ndtr
+except Exception:  # pragma: no cover
+    _least_squares = None
+    _ndtr = None
+
+FAMILIES = (
+    "pow3",
+    "pow4",
+    "log_power",
+    "exp3",
+    "weibull",
+    "mmf",
+    "vapor_pressure",
+    "ilog2",
+    "log_log_linear",
+    "hill3",
+)
+
+_MODES = ("max", "min")
+_RECENCY = 0.0  # weight of epoch x in the fits: 1 + _RECENCY * (x / n - 0.5), mean 1
+_REF_INFLATION = 1.0  # reference-curve variance grows by this times the fraction of epochs left
+
+
+def _recency_weights(x):
+    x = np.asarray(x, dtype=float)
+    if x.size == 0:
+        return x
+    return np.maximum(1.0 + _RECENCY * (x / x[-1] - 0.5), 0.05)
+
+
+# --------------------------------------------------------------------------- families
+# Each family: g(x, theta, T) with x of shape (n,) and theta of shape (G, d); returns (G, n).
+# u = x / T in (0, 1] keeps grids independent of the horizon.
+
+
+def _g_pow3(x, th, T):
+    u = x / T
+    return -np.power(u[None, :], -th[:, :1])
+
+
+def _g_pow4(x, th, T):
+    u = x / T
+    return -np.power(u[None, :] + th[:, :1], -th[:, 1:2])
+
+
+def _g_log_power(x, th, T):
+    u = x / T
+    z = -th[:, 1:2] * (np.log(u)[None, :] - th[:, :1])
+    return 1.0 / (1.0 + np.exp(np.clip(z, -50, 50)))
+
+
+def _g_exp3(x, th, T):
+    u = x / T
+    return -np.exp(-th[:, :1] * u[None, :])
+
+
+def _g_weibull(x, th, T):
+    u = x / T
+    return -np.exp(-np.power(th[:, :1] * u[None, :], th[:, 1:2]))
+
+
+def _g_mmf(x, th, T):
+    u = x / T
+    return -1.0 / (1.0 + np.power(th[:, :1] * u[None, :], th[:, 1:2]))
+
+
+def _g_vapor(x, th, T):
+    u = x / T
+    z = -th[:, :1] / (u[None, :] * T) + th[:, 1:2] * np.log(u)[None, :]
+    return np.exp(np.clip(z, -50, 50))
+
+
+def _g_ilog2(x, th, T):
+    return np.broadcast_to(-1.0 / np.log(x + 1.0)[None, :], (th.shape[0], x.shape[0]))
+
+
+def _g_log_log(x, th, T):
+    return np.log(np.log(x)[None, :] + th[:, :1])
+
+
+def _g_hill(x, th, T):
+    u = x / T
+    k = np.power(th[:, :1], th[:, 1:2])
+    p = np.power(u[None, :], th[:, 1:2])
+    return p / (k + p)
+
+
+def _grid(*axes):
+    mesh = np.meshgrid(*axes, indexing="ij")
+    return np.stack([m.ravel() for m in mesh], axis=1).astype(float)
+
+
+_SPECS = {
+    # name: (g, grid of theta, lower bounds, upper bounds)
+    "pow3": (_g_pow3, _grid(np.geomspace(0.01, 4.0, 24)), [1e-3], [10.0]),
+    "pow4": (_g_pow4, _grid([0.01, 0.03, 0.1, 0.3], np.geomspace(0.05, 4.0, 10)), [0.0, 1e-3], [2.0, 10.0]),
+    "log_power": (_g_log_power, _grid(np.linspace(np.log(0.003), np.log(2.0), 12), [0.5, 1.0, 2.0, 4.0]),
+                  [-8.0, 0.05], [3.0, 20.0]),
+    "exp3": (_g_exp3, _grid(np.geomspace(0.3, 300.0, 24)), [1e-3], [1e4]),
+    "weibull": (_g_weibull, _grid(np.geomspace(0.5, 300.0, 10), [0.3, 0.5, 1.0, 2.0]), [1e-3, 0.05], [1e4, 10.0]),
+    "mmf": (_g_mmf, _grid(np.geomspace(0.5, 1000.0, 10), [0.5, 1.0, 2.0, 3.0]), [1e-3, 0.05], [1e5, 10.0]),
+    "vapor_pressure": (_g_vapor, _grid(np.geomspace(0.1, 30.0, 8), [0.0, 0.1, 0.3]), [1e-4, 0.0], [1e3, 3.0]),
+    "ilog2": (_g_ilog2, np.zeros((1, 1)), None, None),
+    "log_log_linear": (_g_log_log, _grid(np.geomspace(0.01, 10.0, 12)), [1e-4], [1e3]),
+    "hill3": (_g_hill, _grid(np.geomspace(0.003, 3.0, 10), [0.5, 1.0, 2.0, 4.0]), [1e-5, 0.05], [100.0, 20.0]),
+}
+
+_GRID_SLICES = {}
+_ALL_THETA = []
+_offset = 0
+for _name in FAMILIES:
+    _n = _SPECS[_name][1].shape[0]
+    _GRID_SLICES[_name] = slice(_offset, _offset + _n)
+    _offset += _n
+
+
+def _basis_all(x, T):
+    """All families' g on their grids, stacked: (G_total, n)."""
+    return np.concatenate([_SPECS[f][0](x, _SPECS[f][1], T) for f in FAMILIES], axis=0)
+
+
+_BASIS_CACHE = {}
+
+
+def _cached_basis(n, T):
+    key = (n, T)
+    b = _BASIS_CACHE.get(key)
+    if b is None:
+        x = np.arange(1, n + 1, dtype=float)
+        with np.errstate(all="ignore"):
+            g = _basis_all(x, float(T))
+            gT = _basis_all(np.array([float(T)]), float(T))[:, 0]
+        g = np.where(np.isfinite(g), g, 0.0)
+        if len(_BASIS_CACHE) > 512:
+            _BASIS_CACHE.clear()
+        b = (g, gT)
+        _BASIS_CACHE[key] = b
+    return b
+
+
+def _nonneg_slope_fit(g, y, w=None):
+    """Closed-form weighted LS of y ~ c + a g with a >= 0, for every row of g.
+
+    Args:
+        g: (G, n) basis values.  y: (n,) targets.  w: (n,) weights or None.
+
+    Returns:
+        (c, a, sse): arrays of shape (G,).
+    """
+    if w is None:
+        w = np.ones_like(y)
+    sw = w.sum()
+    my = (w * y).sum() / sw
+    mg = (g * w).sum(axis=1) / sw
+    gc = g - mg[:, None]
+    yc = y - my
+    vg = (w * gc * gc).sum(axis=1)
+    cov = (w * gc * yc).sum(axis=1)
+    syy = (w * yc * yc).sum()
+    ok = vg > 1e-12 * ((g * g * w).sum(axis=1) / sw + 1e-300)  # per row: g not constant
+    a = np.where(ok & (cov > 0), cov / np.where(ok, vg, 1.0), 0.0)
+    c = my - a * mg
+    sse = np.maximum(syy - a * cov, 0.0)
+    return c, a, sse
+
+
+class PredictiveDistribution:
+    """A Gaussian mixture over the metric's value at the final epoch.
+
+    Args:
+        means: 1-D array-like, component means (metric units).
+        stds: 1-D array-like, component standard deviations (metric units, > 0).
+        weights: 1-D array-like, non-negative mixture weights (normalised here).
+        mode: str, "max" or "min": which direction is better for ``prob_better``.
+
+    Attributes:
+        mean: float, the mixture mean (the predicted final value).
+        std: float, the mixture standard deviation.
+    """
+
+    def __init__(self, means, stds, weights, mode="max"):
+        self.means = np.asarray(means, dtype=float).ravel()
+        self.stds = np.maximum(np.asarray(stds, dtype=float).ravel(), 1e-300)
+        w = np.asarray(weights, dtype=float).ravel()
+        w = np.where(np.isfinite(w) & (w > 0), w, 0.0)
+        if w.sum() <= 0:
+            w = np.ones_like(self.means)
+        self.weights = w / w.sum()
+        self.mode = mode
+
+    @property
+    def mean(self):
+        return float(np.dot(self.weights, self.means))
+
+    @property
+    def std(self):
+        m = self.mean
+        return float(math.sqrt(max(np.dot(self.weights, self.stds**2 + (self.means - m) ** 2), 0.0)))
+
+    def cdf(self, value):
+        """P(final <= value) as a float in [0, 1]."""
+        with np.errstate(all="ignore"):
+            z = np.nan_to_num((float(value) - self.means) / self.stds, nan=0.0)
+        return float(np.clip(np.dot(self.weights, _phi(z)), 0.0, 1.0))
+
+    def prob_better(self, target):
+        """P(final value is better than ``target``) under this distribution's mode.
+
+        Args:
+            target: float, the value to beat (metric units).  NaN/None gives 1.0
+                (nothing to beat); +-inf are handled as limits.
+
+        Returns:
+            float in [0, 1].
+        """
+        try:
+            t = float(target)
+        except (TypeError, ValueError):
+            return 1.0
+        if math.isnan(t):
+            return 1.0
+        p = 1.0 - self.cdf(t)
+        return p if self.mode == "max" else 1.0 - p
+
+    def quantile(self, q):
+        """The q-quantile (q in (0, 1)) by bisection on the mixture CDF."""
+        lo = float(np.min(self.means - 10 * self.stds))
+        hi = float(np.max(self.means + 10 * self.stds))
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            if self.cdf(mid) < q:
+                lo = mid
+            else:
+                hi = mid
+        return 0.5 * (lo + hi)
+
+    def __repr__(self):
+        return f"PredictiveDistribution(mean={self.mean:.6g}, std={self.std:.3g}, k={len(self.means)})"
+
+
+def _phi(z):
+    if _ndtr is not None:
+        return _ndtr(z)
+    return 0.5 * (1.0 + np.vectorize(math.erf)(np.asarray(z) / math.sqrt(2.0)))  # pragma: no cover
+
+
+def _clean(curve):
+    """Float array of the curve with +-inf turned to NaN; never raises."""
+    try:
+        y = np.asarray(curve, dtype=float).ravel()
+    except Exception:
+        try:
+            y = np.array([float(v) if v is not None else np.nan for v in curve], dtype=float)
+        except Exception:
+            y = np.zeros(0)
+    y = y.copy()
+    y[~np.isfinite(y)] = np.nan
+    return y
+
+
+class CurveExtrapolator:
+    """Stateful learning-curve extrapolator with warm starts and reference curves.
+
+    Args:
+        mode: str, "max" (accuracy-like) or "min" (loss-like). Default "max".
+        families: sequence of str, subset of ``FAMILIES``. Default all ten.
+        refine: int, number of top-weighted families refined with
+            ``scipy.optimize.least_squares`` after the grid search. Default 2.
+        max_nfev: int, function-evaluation budget of each refinement. Default 30.
+        temperature: float > 0, BIC weights are ``exp(-dBIC / (2 temperature))``.
+            Default 2.0.
+        sigma_scale: float > 0, multiplies every component's standard deviation
+            (calibration knob). Default 1.0.
+        prior_weight: float in [0, 1], maximum share of the mixture given to
+            reference curves (Chandrashekaran & Lane). Default 0.5; 0 disables.
+        max_references: int, keep at most this many reference curves (most
+            recent). Default 200.
+        cache_size: int >= 0, memoise this many parametric fits keyed by the exact
+            curve and horizon (for replaying many searches over the same curves).
+            Default 0 (off).
+
+    Raises:
+        ValueError: on an invalid argument (names it).
+
+    Reference:
+        Domhan, Springenberg & Hutter, IJCAI 2015, Sections 2-3 (families,
+        ensemble, P(y_T > y_best) stopping rule); Chandrashekaran & Lane,
+        ECML-PKDD 2017, Section 3 (affine transfer of previous curves).
+    """
+
+    def __init__(self, mode="max", families=None, refine=2, max_nfev=30, temperature=2.0,
+                 sigma_scale=1.0, prior_weight=0.5, max_references=200, cache_size=0):
+        if mode not in _MODES:
+            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+        fams = tuple(FAMILIES if families is None else families)
+        bad = [f for f in fams if f not in FAMILIES]
+        if bad or not fams:
+            raise ValueError(f"families must be a non-empty subset of {FAMILIES}, got {families!r}")
+        if not isinstance(refine, int) or refine < 0:
+            raise ValueError(f"refine must be an int >= 0, got {refine!r}")
+        if not isinstance(max_nfev, int) or max_nfev < 1:
+            raise ValueError(f"max_nfev must be an int >= 1, got {max_nfev!r}")
+        for name, v in (("temperature", temperature), ("sigma_scale", sigma_scale)):
+            if not isinstance(v, (int, float)) or not v > 0 or not math.isfinite(v):
+                raise ValueError(f"{name} must be a finite float > 0, got {v!r}")
+        if not isinstance(prior_weight, (int, float)) or not 0.0 <= prior_weight <= 1.0:
+            raise ValueError(f"prior_weight must be a float in [0, 1], got {prior_weight!r}")
+        if not isinstance(max_references, int) or max_references < 0:
+            raise ValueError(f"max_references must be an int >= 0, got {max_references!r}")
+        self.mode = mode
+        self.families = fams
+        self.refine = refine
+        self.max_nfev = max_nfev
+        self.temperature = float(temperature)
+        self.sigma_scale = float(sigma_scale)
+        self.prior_weight = float(prior_weight)
+        self.max_references = max_references
+        if not isinstance(cache_size, int) or cache_size < 0:
+            raise ValueError(f"cache_size must be an int >= 0, got {cache_size!r}")
+        self.cache_size = cache_size
+        self._cache = {}
+        self._refs = []  # list of 1-D arrays on the maximise scale
+        self._warm = {}  # family -> theta from the previous call
+
+    # ------------------------------------------------------------------ config
+    def get_config(self):
+        return {
+            "mode": self.mode, "families": list(self.families), "refine": self.refine,
+            "max_nfev": self.max_nfev, "temperature": self.temperature,
+            "sigma_scale": self.sigma_scale, "prior_weight": self.prior_weight,
+            "max_references": self.max_references, "cache_size": self.cache_size,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    # -------------------------------------------------------------- references
+    def add_reference_curve(self, curve):
+        """Adds a finished curve of the same search (metric units, one value per epoch).
+
+        Non-finite values are kept as gaps; curves with fewer than 2 finite values are ignored.
+
+        Returns:
+            bool, whether the curve was kept.
+        """
+        y = _clean(curve)
+        if np.isfinite(y).sum() < 2:
+            return False
+        self._refs.append(y if self.mode == "max" else -y)
+        if len(self._refs) > self.max_references:
+            self._refs = self._refs[-self.max_references:]
+        return True
+
+    def clear_references(self):
+        self._refs = []
+
+    @property
+    def num_references(self):
+        return len(self._refs)
+
+    def reset(self):
+        """Forgets warm starts (call between unrelated curves)."""
+        self._warm = {}
+
+    # -------------------------------------------------------------- prediction
+    def predict(self, curve, final_epoch, use_references=True):
+        """Predictive distribution of the metric at ``final_epoch``.
+
+        Args:
+            curve: 1-D sequence of floats, the metric after epochs 1..n (metric units;
+                NaN/inf are treated as missing).
+            final_epoch: int >= 1, the 1-based epoch to predict (epochs).
+            use_references: bool, whether to mix in the reference-curve prior. Default True.
+
+        Returns:
+            PredictiveDistribution on the metric's own scale (and mode).  Never raises on bad
+            curve values: with no finite value it is a point mass at the worst value (-inf for
+            "max", +inf for "min") so nothing is predicted to beat any target.
+        """
+        try:
+            T = int(final_epoch)
+        except Exception:
+            T = 1
+        T = max(T, 1)
+        try:
+            y = _clean(curve)
+            big = float(np.nanmax(np.abs(y))) if np.isfinite(y).any() else 0.0
+            s0 = big if big > 1e100 else 1.0  # keep squares finite for huge metrics
+            with np.errstate(all="ignore"):
+                means, stds, weights = self._predict_max(y / s0, T, use_references and s0 == 1.0)
+                means, stds = means * s0, stds * s0
+        except Exception:  # last-resort guard: never raise during training
+            y = _clean(curve)
+            fin = y[np.isfinite(y)]
+            v = float(fin[-1]) if fin.size else np.nan
+            v = v if self.mode == "max" else -v
+            means, stds, weights = np.array([v]), np.array([max(abs(v) * 0.1, 1e-3)]), np.ones(1)
+        means = np.nan_to_num(np.asarray(means, float), nan=-1e308, posinf=1e308, neginf=-1e308)
+        stds = np.asarray(stds, float)
+        stds = np.where(np.isfinite(stds) & (stds > 0), stds, np.maximum(np.abs(means) * 0.1, 1e-12))
+        if self.mode == "min":
+            means = -means
+        return PredictiveDistribution(means, stds, weights, mode=self.mode)
+
+    def prob_better(self, curve, target, final_epoch, use_references=True):
+        """P(metric at ``final_epoch`` is better than ``target``); see ``predict``.
+
+        Returns:
+            float in [0, 1]; 1.0 when ``target`` is None or NaN.
+        """
+        if target is None:
+            return 1.0
+        return self.predict(curve, final_epoch, use_references).prob_better(target)
+
+    # ----------------------------------------------------------------- internals
+    def _predict_max(self, y, T, use_refs):
+        y = y if self.mode == "max" else -y
+        n_all = y.shape[0]
+        finite = np.isfinite(y)
+        nf = int(finite.sum())
+        if nf == 0:
+            return np.array([-np.inf]), np.array([1.0]), np.ones(1)
+        yf = y[finite]
+        last = float(yf[-1])
+        if n_all >= T:  # already at (or past) the horizon: the observed value is the answer
+            v = float(y[T - 1]) if np.isfinite(y[T - 1]) else last
+            s = float(np.std(np.diff(yf))) if nf > 2 else abs(v) * 1e-3
+            return np.array([v]), np.array([max(s * 0.5, abs(v) * 1e-6, 1e-12)]), np.ones(1)
+        scale = float(np.std(yf)) if nf > 1 else 0.0
+        mag = max(abs(last), 1e-12)
+        if nf < 3 or scale <= 1e-9 * mag:
+            # one/two points or a flat curve: no trend to extrapolate; uncertainty from magnitude
+            spread = scale if nf > 1 else 0.0
+            s = max(spread, 1e-3 * mag, 1e-12)
+            if nf < 3:
+                s = max(s, 0.05 * mag)
+            comps = [(np.array([last]), np.array([s]), np.ones(1))]
+        elif self.cache_size:
+            key = (y.tobytes(), T)
+            hit = self._cache.get(key)
+            if hit is None:
+                hit = self._parametric(y, finite, T, scale)
+                if len(self._cache) >= self.cache_size:
+                    self._cache.clear()
+                self._cache[key] = hit
+            comps = [hit]
+        else:
+            comps = [self._parametric(y, finite, T, scale)]
+        if use_refs and self.prior_weight > 0 and self._refs and nf >= 3:
+            rc = self._reference_component(y, finite, T)
+            if rc is not None:
+                m = rc[3]
+                lam = self.prior_weight * m / (m + 3.0)
+                p_means, p_stds, p_w = comps[0]
+                comps = [(p_means, p_stds, p_w * (1.0 - lam)), (rc[0], rc[1], rc[2] * lam)]
+        means = np.concatenate([c[0] for c in comps])
+        stds = np.concatenate([c[1] for c in comps]) * self.sigma_scale
+        weights = np.concatenate([c[2] for c in comps])
+        return means, stds, weights
+
+    def _parametric(self, y, finite, T, scale):
+        n_all = y.shape[0]
+        mu = float(np.nanmean(y))
+        yn = (y - mu) / scale
+        g_all, gT_all = _cached_basis(n_all, T)
+        idx = np.nonzero(finite)[0]
+        x = idx + 1.0
+        yo = yn[idx]
+        n = yo.shape[0]
+        g = g_all[:, idx] if n != n_all else g_all
+        with np.errstate(all="ignore"):
+            w_obs = _recency_weights(x)
+            c, a, sse = _nonneg_slope_fit(g, yo, w_obs)
+        sse = np.where(np.isfinite(sse), sse, np.inf)
+        fams, thetas, cs, as_, sses = [], [], [], [], []
+        for f in self.families:
+            sl = _GRID_SLICES[f]
+            j = int(np.argmin(sse[sl]))
+            th = _SPECS[f][1][j]
+            best = (sse[sl][j], c[sl][j], a[sl][j], th)
+            warm = self._warm.get(f)
+            if warm is not None and warm.shape == th.shape:
+                cw, aw, sw = self._fit_theta(f, x, yo, warm, T)
+                if sw < best[0]:
+                    best = (sw, cw, aw, warm)
+            fams.append(f)
+            sses.append(best[0])
+            cs.append(best[1])
+            as_.append(best[2])
+            thetas.append(best[3])
+        sses = np.asarray(sses, dtype=float)
+        npar = np.array([2 + (0 if f == "ilog2" else _SPECS[f][1].shape[1]) for f in fams], dtype=float)
+        floor = 1e-6 * n
+        bic = n * np.log(np.maximum(sses, floor) / n) + npar * np.log(n)
+        # refine the best few with scipy (warm-started), then recompute their BIC
+        if self.refine and _least_squares is not None and n >= 4:
+            order = np.argsort(bic)[: self.refine]
+            for k in order:
+                f = fams[k]
+                if f == "ilog2":
+                    continue
+                res = self._refine(f, x, yo, thetas[k], T)
+                if res is not None and res[2] < sses[k]:
+                    cs[k], as_[k], sses[k], thetas[k] = res
+            bic = n * np.log(np.maximum(sses, floor) / n) + npar * np.log(n)
+        for f, th in zip(fams, thetas):
+            self._warm[f] = np.array(th, dtype=float)
+        w = np.exp(-(bic - bic.min()) / (2.0 * self.temperature))
+        means = np.empty(len(fams))
+        stds = np.empty(len(fams))
+        span = float(np.max(yo) - np.min(yo))
+        for k, f in enumerate(fams):
+            gT = _SPECS[f][0](np.array([float(T)]), np.asarray(thetas[k])[None, :], float(T))[0, 0]
+            means[k] = cs[k] + as_[k] * gT
+            dof = max(n - npar[k], 1.0)
+            s2 = max(sses[k] / dof, 1e-8)
+            stds[k] = math.sqrt(s2 + self._param_var(f, x, thetas[k], as_[k], T, s2))
+        bad = ~np.isfinite(means) | (means > np.max(yo) + 3 * span + 3) | ~np.isfinite(stds)
+        w = np.where(bad, 0.0, w)
+        if w.sum() <= 0:
+            means = np.array([yo[-1]])
+            stds = np.array([max(np.std(np.diff(yo)) if n > 2 else 1.0, 1e-4)])
+            w = np.ones(1)
+        means = np.where(np.isfinite(means), means, yo[-1])
+        stds = np.where(np.isfinite(stds), stds, 1.0)
+        return means * scale + mu, np.maximum(stds * scale, 1e-12), w
+
+    @staticmethod
+    def _fit_theta(f, x, y, th, T):
+        with np.errstate(all="ignore"):
+            g = _SPECS[f][0](x, np.asarray(th, dtype=float)[None, :], float(T))
+            g = np.where(np.isfinite(g), g, 0.0)
+            c, a, sse = _nonneg_slope_fit(g, y, _recency_weights(x))
+        s = float(sse[0]) if np.isfinite(sse[0]) else np.inf
+        return float(c[0]), float(a[0]), s
+
+    def _refine(self, f, x, y, th0, T):
+        spec = _SPECS[f]
+        lo, hi = np.array(spec[2], float), np.array(spec[3], float)
+        w_obs = _recency_weights(x)
+        sw_obs = np.sqrt(w_obs)
+        th0 = np.clip(np.asarray(th0, float), lo + 1e-9 * (hi - lo), hi - 1e-9 * (hi - lo))
+
+        def resid(th):
+            with np.errstate(all="ignore"):
+                g = spec[0](x, th[None, :], float(T))[0]
+                if not np.all(np.isfinite(g)):
+                    return np.full_like(y, 1e3)
+                c, a, _ = _nonneg_slope_fit(g[None, :], y, w_obs)
+                r = (c[0] + a[0] * g - y) * sw_obs
+            return np.where(np.isfinite(r), r, 1e3)
+
+        try:
+            sol = _least_squares(resid, th0, bounds=(lo, hi), max_nfev=self.max_nfev,
+                                 method="trf", x_scale="jac")
+        except Exception:
+            return None
+        c, a, s = self._fit_theta(f, x, y, sol.x, T)
+        return c, a, s, np.asarray(sol.x, float)
+
+    @staticmethod
+    def _param_var(f, x, th, a, T, s2):
+        """Delta-method variance of the extrapolated value, linearised at the fit."""
+        g_fn = _SPECS[f][0]
+        th = np.asarray(th, dtype=float)
+        pts = np.concatenate([x, [float(T)]])
+        d = 0 if f == "ilog2" else th.shape[0]
+        with np.errstate(all="ignore"):
+            ths = [th]
+            steps = []
+            for j in range(d):
+                h = 1e-4 * max(abs(th[j]), 1e-2)
+                t2 = th.copy()
+                t2[j] += h
+                ths.append(t2)
+                steps.append(h)
+            G = g_fn(pts, np.stack(ths), float(T))
+            if not np.all(np.isfinite(G)):
+                return 1.0
+            cols = [np.ones_like(pts), G[0]] + [a * (G[j + 1] - G[0]) / steps[j] for j in range(d)]
+            J = np.stack(cols, axis=1)
+            Jo, jT = J[:-1], J[-1]
+            A = Jo.T @ Jo + 1e-8 * np.eye(J.shape[1])
+            try:
+                v = float(jT @ np.linalg.solve(A, jT)) * s2
+            except np.linalg.LinAlgError:
+                return 1.0
+        if not math.isfinite(v) or v < 0:
+            return 1.0
+        return min(v, 1e4)
+
+    def _reference_component(self, y, finite, T):
+        idx = np.nonzero(finite)[0]
+        refs = [r for r in self._refs if r.shape[0] >= T and np.isfinite(r[T - 1])]
+        if not refs:
+            return None
+        n = idx.shape[0]
+        R = np.stack([r[:T] for r in refs])  # (m, T)
+        Ro = R[:, idx[idx < T]]
+        yo = y[idx[idx < T]]
+        if yo.shape[0] < 3:
+            return None
+        ok = np.all(np.isfinite(Ro), axis=1)
+        if not ok.any():
+            return None
+        R, Ro = R[ok], Ro[ok]
+        # Affine map y ~ c + b * ref on the observed epochs, b >= 0; recent epochs weigh more.
+        w = np.linspace(0.5, 1.5, yo.shape[0])
+        with np.errstate(all="ignore"):
+            c, b, sse = _nonneg_slope_fit(Ro, yo, w)
+        pred = c + b * R[:, T - 1]
+        sw = w.sum()
+        s2 = np.maximum(sse / max(sw - 2.0, 1.0), 1e-12)
+        good = np.isfinite(pred) & np.isfinite(s2)
+        if not good.any():
+            return None
+        pred, s2 = pred[good], s2[good]
+        ll = -0.5 * n * np.log(s2)
+        wr = np.exp((ll - ll.max()) / max(1.0, n / 4.0))
+        # Extrapolation error grows with the horizon left; use the spread between references too.
+        horizon = (T - n) / max(T, 1)
+        wn = wr / wr.sum()
+        spread = float(np.sqrt(max(np.dot(wn, (pred - np.dot(wn, pred)) ** 2), 0.0)))
+        stds = np.sqrt(s2 * (1.0 + _REF_INFLATION * horizon) + (0.5 * spread) ** 2 * horizon)
+        return pred, stds, wr, int(pred.shape[0])
+
+
+def predict_final(curve, final_epoch, mode="max", reference_curves=None, **kwargs):
+    """One-shot predictive distribution of a learning curve's value at ``final_epoch``.
+
+    Args:
+        curve: 1-D sequence of floats, metric values after epochs 1..n.
+        final_epoch: int >= 1, the epoch to predict (1-based, epochs).
+        mode: str, "max" or "min". Default "max".
+        reference_curves: optional iterable of 1-D sequences, finished curves of the same
+            search (prior, Chandrashekaran & Lane 2017).
+        **kwargs: passed to ``CurveExtrapolator``.
+
+    Returns:
+        PredictiveDistribution.
+
+    Raises:
+        ValueError: on invalid ``mode``/``final_epoch``/kwargs (not on bad curve values).
+    """
+    _check_final_epoch(final_epoch)
+    ex = CurveExtrapolator(mode=mode, **kwargs)
+    for r in reference_curves or ():
+        ex.add_reference_curve(r)
+    return ex.predict(curve, final_epoch)
+
+
+def prob_better(curve, target, final_epoch, mode="max", reference_curves=None, **kwargs):
+    """P(the curve's value at ``final_epoch`` is better than ``target``).
+
+    Args:
+        curve: 1-D sequence of floats, metric values after epochs 1..n.
+        target: float or None, the value to beat (metric units); None gives 1.0.
+        final_epoch: int >= 1 (epochs).
+        mode: str, "max" (higher is better) or "min". Default "max".
+        reference_curves: optional iterable of finished curves (see ``predict_final``).
+        **kwargs: passed to ``CurveExtrapolator``.
+
+    Returns:
+        float in [0, 1].
+
+    Raises:
+        ValueError: on invalid arguments (not on bad curve values).
+
+    Reference:
+        Domhan, Springenberg & Hutter, IJCAI 2015, Section 3.2 (P(y_m > y_hat)).
+    """
+    if target is None:
+        return 1.0
+    return predict_final(curve, final_epoch, mode, reference_curves, **kwargs).prob_better(target)
+
+
+def _check_final_epoch(final_epoch):
+    if isinstance(final_epoch, bool) or not isinstance(final_epoch, (int, np.integer)) or final_epoch < 1:
+        raise ValueError(f"final_epoch must be an int >= 1, got {final_epoch!r}")

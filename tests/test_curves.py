@@ -1,0 +1,226 @@
+"""Tests of keras_nas_plus.curves (pure learning-curve math)."""
+
+import copy
+import csv
+import gzip
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+from keras_nas_plus import curves
+from keras_nas_plus.curves import FAMILIES
+from keras_nas_plus.curves import CurveExtrapolator
+from keras_nas_plus.curves import PredictiveDistribution
+from keras_nas_plus.curves import predict_final
+from keras_nas_plus.curves import prob_better
+
+pytestmark = pytest.mark.core
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+T = 40
+
+
+def acc_curve(asymptote, n=T, scale=0.5, power=0.8, noise=0.0, seed=0):
+    x = np.arange(1, n + 1, dtype=float)
+    y = asymptote - scale * x**-power
+    return y + np.random.default_rng(seed).normal(0, noise, n)
+
+
+def loss_curve(asymptote, n=T, scale=2.0, noise=0.0, seed=0):
+    x = np.arange(1, n + 1, dtype=float)
+    return asymptote + scale / x + np.random.default_rng(seed).normal(0, noise, n)
+
+
+def test_at_least_eight_families():
+    assert len(FAMILIES) >= 8
+    assert {"pow3", "pow4", "log_power", "weibull", "mmf", "vapor_pressure", "ilog2", "hill3"} <= set(FAMILIES)
+
+
+def test_max_mode_known_asymptote():
+    y = acc_curve(0.92, noise=0.002)
+    true_final = 0.92 - 0.5 * 40**-0.8
+    d = predict_final(y[:12], T)
+    assert abs(d.mean - true_final) < 0.015
+    assert d.prob_better(true_final + 0.05) < 0.05  # clearly cannot reach
+    assert d.prob_better(true_final - 0.05) > 0.95  # clearly beats it
+    assert 0.0 < d.std < 0.05
+
+
+def test_min_mode_known_asymptote():
+    y = loss_curve(0.30, noise=0.003)
+    true_final = 0.30 + 2.0 / 40
+    d = predict_final(y[:12], T, mode="min")
+    assert abs(d.mean - true_final) < 0.05
+    assert prob_better(y[:12], 0.15, T, mode="min") < 0.05  # loss will not get that low
+    assert prob_better(y[:12], 0.60, T, mode="min") > 0.95  # already below, keeps falling
+
+
+def test_min_and_max_are_mirror_images():
+    y = acc_curve(0.9, noise=0.003, seed=3)[:10]
+    p_max = prob_better(y, 0.88, T, mode="max")
+    p_min = prob_better(-y, -0.88, T, mode="min")
+    assert p_max == pytest.approx(p_min, abs=1e-9)
+    assert predict_final(y, T).mean == pytest.approx(-predict_final(-y, T, mode="min").mean, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    "curve",
+    [
+        [],
+        [0.5],
+        [0.5, 0.6],
+        [np.nan] * 6,
+        [np.inf, -np.inf, np.nan],
+        [0.1] * 10,
+        [1e300, 1e301, 1e302, 1e303, 1e304],
+        [-1e308, 5.0, np.nan, 7.0, np.inf, 8.0, 8.5],
+        [None, 0.2, None, 0.4, 0.5, 0.55],
+        [0.3, 0.9, 0.1, 0.95, 0.05, 0.99, 0.2],
+        list(np.linspace(1.0, 0.1, 12)),  # decreasing in a max metric
+        [1e-300] * 4 + [2e-300],
+        "not a curve",
+    ],
+)
+@pytest.mark.parametrize("mode", ["max", "min"])
+def test_pathological_curves_never_raise(curve, mode):
+    ex = CurveExtrapolator(mode=mode)
+    for target in (0.5, -1e9, 1e9, float("nan"), None, float("inf")):
+        p = ex.prob_better(curve, target, 20)
+        assert 0.0 <= p <= 1.0
+    d = ex.predict(curve, 20)
+    assert isinstance(d, PredictiveDistribution)
+    assert not math.isnan(d.cdf(0.5))
+
+
+def test_all_nan_curve_is_predicted_to_lose():
+    assert prob_better([np.nan] * 5, 0.1, 20) == 0.0
+    assert prob_better([np.nan] * 5, 10.0, 20, mode="min") == 0.0
+
+
+def test_constant_curve():
+    d = predict_final([0.1] * 8, T)
+    assert d.mean == pytest.approx(0.1, abs=1e-6)
+    assert d.prob_better(0.5) < 1e-6
+    assert d.prob_better(0.05) > 1 - 1e-6
+
+
+def test_flat_start_then_rise_is_not_declared_hopeless():
+    y = np.concatenate([np.full(5, 0.1), 0.1 + 0.6 * (1 - np.exp(-np.arange(1, 6) / 3.0))])
+    d = predict_final(y, T)
+    assert d.mean > y[-1]  # still rising
+    assert d.prob_better(0.6) > 0.2  # far above the default stopping threshold 0.05
+
+
+def test_past_horizon_returns_observed_value():
+    y = acc_curve(0.9)
+    assert predict_final(y, 10).mean == pytest.approx(y[9], abs=1e-9)
+
+
+def test_references_improve_unusual_shape():
+    # A shape none of the families has (late second rise); references share it.
+    x = np.arange(1, T + 1, dtype=float)
+    shape = 1 - np.exp(-x / 3.0) + 0.3 / (1 + np.exp(-(x - 25) / 2.0))
+    rng = np.random.default_rng(0)
+    refs = [0.3 + b * shape + rng.normal(0, 0.002, T) for b in rng.uniform(0.3, 0.5, 8)]
+    cur = 0.3 + 0.42 * shape
+    err_no = abs(predict_final(cur[:15], T).mean - cur[-1])
+    err_ref = abs(predict_final(cur[:15], T, reference_curves=refs).mean - cur[-1])
+    assert err_ref < 0.5 * err_no
+    ex = CurveExtrapolator(prior_weight=0.0)
+    for r in refs:
+        ex.add_reference_curve(r)
+    assert ex.num_references == 8
+    assert ex.predict(cur[:15], T).mean == pytest.approx(predict_final(cur[:15], T).mean, abs=1e-9)
+
+
+def test_distribution_quantiles_and_cdf():
+    d = PredictiveDistribution([0.0, 1.0], [0.1, 0.1], [0.5, 0.5])
+    assert d.mean == pytest.approx(0.5)
+    assert d.cdf(0.5) == pytest.approx(0.5, abs=1e-6)
+    assert d.quantile(0.5) == pytest.approx(0.5, abs=1e-3)
+    assert d.quantile(0.05) < 0.0 < 1.0 < d.quantile(0.95)
+    assert d.prob_better(0.5) == pytest.approx(0.5, abs=1e-6)
+    dmin = PredictiveDistribution([0.0], [0.1], [1.0], mode="min")
+    assert dmin.prob_better(0.2) > 0.97
+
+
+def test_warm_start_state_survives_deepcopy_and_config():
+    ex = CurveExtrapolator(mode="min", refine=1, temperature=3.0)
+    ex.add_reference_curve(loss_curve(0.3))
+    ex.predict(loss_curve(0.4)[:8], T)
+    ex2 = copy.deepcopy(ex)
+    assert ex2.predict(loss_curve(0.4)[:9], T).mean == pytest.approx(ex.predict(loss_curve(0.4)[:9], T).mean)
+    ex3 = CurveExtrapolator.from_config(ex.get_config())
+    assert ex3.get_config() == ex.get_config()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"mode": "auto"},
+        {"families": ["pow3", "nope"]},
+        {"families": []},
+        {"refine": -1},
+        {"max_nfev": 0},
+        {"temperature": 0.0},
+        {"sigma_scale": float("nan")},
+        {"prior_weight": 1.5},
+        {"max_references": -2},
+        {"cache_size": -1},
+    ],
+)
+def test_invalid_arguments_raise_value_error(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        CurveExtrapolator(**kwargs)
+
+
+def test_invalid_final_epoch():
+    with pytest.raises(ValueError, match="final_epoch"):
+        predict_final([0.1, 0.2], 0)
+
+
+def _lcdb_curves():
+    out = {}
+    with open(os.path.join(HERE, "data", "lcdb_mlp_valid_curves.csv")) as fh:
+        for row in csv.DictReader(fh):
+            out.setdefault(row["openmlid"], []).append(float(row["valid_mean"]))
+    return out
+
+
+def test_lcdb_real_noisy_curves():
+    """Real sample-size curves (LCDB MLP): finite, bounded forecasts; no worse than 0.1 MAE."""
+    errs, base = [], []
+    ex = CurveExtrapolator()
+    for y in _lcdb_curves().values():
+        y = np.asarray(y)
+        n = len(y) // 2
+        ex.reset()
+        d = ex.predict(y[:n], len(y))
+        assert math.isfinite(d.mean) and math.isfinite(d.std)
+        assert -0.5 < d.mean < 1.5
+        assert 0.0 <= d.prob_better(0.9) <= 1.0
+        errs.append(abs(d.mean - y[-1]))
+        base.append(abs(y[n - 1] - y[-1]))
+    assert np.mean(errs) < 0.25
+    assert len(errs) == 8
+
+
+def test_fashion_mnist_corpus_beats_last_value():
+    """On our own epoch curves (all 51), the forecast from 25 % of the epochs beats the last value."""
+    path = os.path.join(HERE, "..", "benchmarks", "data", "lc_corpus_fmnist.jsonl.gz")
+    if not os.path.exists(path):
+        pytest.skip("corpus not present")
+    with gzip.open(path, "rt") as fh:
+        recs = [json.loads(line) for line in fh]
+    ys = np.array([r["val_accuracy"] for r in recs if "error" not in r], dtype=float)
+    ex = CurveExtrapolator(prior_weight=0.0)
+    err = np.mean([abs(ex.predict(y[:10], 40).mean - y[-1]) for y in ys])
+    last = np.mean([abs(y[9] - y[-1]) for y in ys])
+    assert err < last
+
+
+def test_module_never_imports_keras():
+    assert "keras" not in curves.__dict__
