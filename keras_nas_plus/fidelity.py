@@ -154,13 +154,15 @@ def validate_section(value, prefix="estimation.fidelity"):
         prefix: str, the key path used in error messages.
 
     Returns:
-        `Fidelity`.
+        `Fidelity`, or None for a null section.
 
     Raises:
         ConfigError: naming the offending key (`estimation.fidelity.KEY`).
     """
     from keras_nas_plus.config import ConfigError
 
+    if value is None:
+        return None
     if not isinstance(value, dict):
         raise ConfigError(f"{prefix}: expected a mapping with keys {', '.join(FIDELITY_KEYS)}, got {value!r}")
     for key in value:
@@ -380,11 +382,13 @@ class FidelityMixin:
         return model
 
     def _reduce(self, x, y, fidelity):
+        # Reduced once per array and setting; the cache holds the source arrays so ids stay valid.
         key = (id(x), id(y), fidelity.data_fraction, fidelity.resolution)
         if key not in self._reduced_data:
-            self._reduced_data = {key: reduce_data(x, y, fidelity, self.fidelity_seed), **{
-                k: v for k, v in self._reduced_data.items() if k[:2] != (id(x), id(y)) or k == key}}
-        return self._reduced_data[key]
+            if len(self._reduced_data) >= 4:
+                self._reduced_data.pop(next(iter(self._reduced_data)))
+            self._reduced_data[key] = (x, y, reduce_data(x, y, fidelity, self.fidelity_seed))
+        return self._reduced_data[key][2]
 
     def fidelity_fit_args(self, args, kwargs, fidelity=None):
         """Reduces the `fit` arguments (data, validation resolution, epochs)."""
