@@ -55,6 +55,8 @@ DEFAULTS = {
         "max_model_size": None,
         "time_budget": None,
         "verbose": 1,
+        "objectives": None,
+        "constraints": None,
     },
     "estimation": {},
 }
@@ -110,6 +112,67 @@ def _validate_search(search):
     v = search["time_budget"]
     _check("search.time_budget", v is None or (_is_number(v) and v > 0), v, "null or a positive number of seconds")
     _check("search.verbose", search["verbose"] in (0, 1, 2), search["verbose"], "0, 1 or 2")
+    if search["objectives"] is not None:
+        parse_objectives(search["objectives"])
+    _validate_constraints(search["constraints"])
+
+
+#: Keys of `search.constraints` (hard constraints, see `NASTuner`).
+CONSTRAINT_KEYS = ("max_params", "max_flops", "max_latency_ms")
+#: Metrics computed by the tuner for every trial; minimised by default.
+_COST_OBJECTIVES = ("params", "flops", "latency_ms")
+
+
+def _validate_constraints(constraints):
+    if constraints is None:
+        return
+    _check("search.constraints", isinstance(constraints, dict), constraints,
+           f"a mapping with keys among {', '.join(CONSTRAINT_KEYS)}")
+    for key, value in constraints.items():
+        if key not in CONSTRAINT_KEYS:
+            raise ConfigError(f"search.constraints.{key}: unknown key; allowed: {', '.join(CONSTRAINT_KEYS)}")
+        _check(f"search.constraints.{key}", value is None or (_is_number(value) and value > 0), value,
+               "null or a positive number")
+
+
+def parse_objectives(objectives):
+    """Parses `search.objectives` into a list of `(name, direction)` pairs.
+
+    Each item is `"name:direction"`, `"name"` (direction inferred: min for
+    the cost metrics params/flops/latency_ms and for losses, max for
+    accuracies) or a mapping `{name: ..., direction: min|max}`.
+
+    Raises:
+        ConfigError: naming the offending item.
+    """
+    _check("search.objectives", isinstance(objectives, list) and objectives, objectives,
+           "a non-empty list such as [val_accuracy:max, params:min]")
+    parsed = []
+    for i, item in enumerate(objectives):
+        key = f"search.objectives[{i}]"
+        if isinstance(item, dict):
+            unknown = set(item) - {"name", "direction"}
+            if unknown:
+                raise ConfigError(f"{key}.{sorted(unknown)[0]}: unknown key; allowed: name, direction")
+            name, direction = item.get("name"), item.get("direction")
+        elif isinstance(item, str):
+            name, _, direction = item.partition(":")
+            direction = direction.strip() or None
+        else:
+            raise ConfigError(f"{key}: expected 'name:direction' or a mapping, got {item!r}")
+        _check(f"{key}.name", isinstance(name, str) and name.strip(), name, "a metric name")
+        name = name.strip()
+        if direction is None:
+            if name in _COST_OBJECTIVES or name.endswith("loss"):
+                direction = "min"
+            elif "acc" in name:
+                direction = "max"
+        _check(f"{key}.direction", direction in ("min", "max"), direction, "min or max")
+        parsed.append((name, direction))
+    names = [n for n, _ in parsed]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"search.objectives: a metric is listed twice ({names})")
+    return parsed
 
 
 def space_class(space_type):
@@ -178,9 +241,20 @@ def _validate_learning_curve(value):
         raise ConfigError(f"estimation.learning_curve: {e}") from e
 
 
+def _validate_weight_inheritance(value):
+    _check("estimation.weight_inheritance", isinstance(value, bool), value, "true or false")
+
+
+def _validate_inherited_epochs(value):
+    _check("estimation.inherited_epochs", value is None or (_is_int(value) and value >= 1), value,
+           "null or an integer >= 1")
+
+
 #: Validators of the `estimation` section, by key.
 ESTIMATION_KEYS = {
     "learning_curve": _validate_learning_curve,
+    "weight_inheritance": _validate_weight_inheritance,
+    "inherited_epochs": _validate_inherited_epochs,
 }
 
 

@@ -101,9 +101,14 @@ def build_tuner(config, space, overwrite=False):
     strategy = dict(config["strategy"])
     cls = config_module.strategy_class(strategy.pop("type"))
     fidelity = config_module_fidelity(config)  # fidelity (issue 7)
+    objective = search["objective"]
+    if search.get("objectives"):
+        import keras_tuner
+
+        objective = [keras_tuner.Objective(n, d) for n, d in config_module.parse_objectives(search["objectives"])]
     kwargs = dict(
         hypermodel=space,
-        objective=search["objective"],
+        objective=objective,
         seed=search["seed"],
         max_retries_per_trial=search["max_retries_per_trial"],
         max_consecutive_failed_trials=search["max_consecutive_failed_trials"],
@@ -116,11 +121,15 @@ def build_tuner(config, space, overwrite=False):
     estimation = config.get("estimation", {})
     if estimation.get("learning_curve"):
         kwargs["learning_curve"] = estimation["learning_curve"]
+    if estimation.get("weight_inheritance"):
+        kwargs["weight_inheritance"] = True
+        kwargs["inherited_epochs"] = estimation.get("inherited_epochs")
     params = inspect.signature(cls.__init__).parameters
     if "max_epochs" in params:  # Hyperband
         kwargs["max_epochs"] = search["epochs"]
     if "max_trials" in params:
         kwargs["max_trials"] = search["max_trials"]
+    kwargs.update({k: v for k, v in (search.get("constraints") or {}).items() if v is not None})
     kwargs.update(strategy)
     if fidelity is not None:  # fidelity (issue 7): low-fidelity trials, same oracle
         from keras_nas_plus import fidelity as fidelity_module
@@ -193,6 +202,8 @@ def collect_trials(tuner, space):
             "num_train_examples": info.get("num_train_examples"),
             "message": (trial.message or "").strip().splitlines()[-1:] or None,
             "stopped_early": bool((info.get("learning_curve") or {}).get("stopped", False)),
+            "costs": info.get("costs"),
+            "rejected": bool(info.get("rejected", False)),
         })
     return records
 
@@ -263,7 +274,11 @@ def run_search(config, overwrite=False):
         s = lce_summary = tuner.learning_curve_summary()
         _log(verbose, f"Learning-curve extrapolation: stopped {s['stopped']} of {s['trials']} trials early; "
              f"{s['epochs_saved']} epochs saved")
+    pareto_front = tuner.get_pareto_front() if hasattr(tuner, "get_pareto_front") else []
     best_trial = tuner.oracle.get_best_trials(1)
+    if search.get("objectives") and pareto_front:
+        # Several objectives: the front member best on the first objective.
+        best_trial = [pareto_front[0]["trial"]]
     if not best_trial or _score(best_trial[0]) is None:
         raise RunError("no trial completed successfully; see the trial messages above")
     best_trial = best_trial[0]
@@ -317,6 +332,12 @@ def run_search(config, overwrite=False):
         "space": {"type": config["space"]["type"], "config": space.get_config()},
         "strategy": config["strategy"],
         "trials": records,
+        "pareto_front": [
+            {"trial_id": p["trial_id"], "hyperparameters": p["hyperparameters"],
+             "architecture": _describe(space, p["hyperparameters"]), "objectives": p["objectives"],
+             "costs": p["costs"]}
+            for p in pareto_front
+        ],
     }
     if fidelity_phase is not None:  # fidelity (issue 7)
         results["best_low_fidelity_score"] = results["best_val_score"]

@@ -12,6 +12,7 @@ import keras_tuner
 
 from keras_nas_plus.engine.tuner import NASTuner
 from keras_nas_plus.oracles.evolution import RegularizedEvolution
+from keras_nas_plus.oracles.rl import RLSearch
 
 
 class RandomSearch(keras_tuner.RandomSearch, NASTuner):
@@ -33,6 +34,7 @@ class Hyperband(keras_tuner.Hyperband, NASTuner):
 #: Tuner class of each `strategy.type` of the YAML configuration.
 STRATEGIES = {
     "evolution": RegularizedEvolution,
+    "rl": RLSearch,
     "random": RandomSearch,
     "bayesian": BayesianOptimization,
     "grid": GridSearch,

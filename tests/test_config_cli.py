@@ -83,6 +83,8 @@ def test_set_overrides_any_depth_and_adds_keys(tmp_path):
         ({"estimation": {"magic": True}}, "estimation.magic"),
         ({"estimation": {"learning_curve": {"target": 0.9}}}, "estimation.learning_curve"),
         ({"estimation": {"learning_curve": {"threshold": 2}}}, "estimation.learning_curve"),
+        ({"estimation": {"weight_inheritance": "yes"}}, "estimation.weight_inheritance"),
+        ({"estimation": {"inherited_epochs": 0}}, "estimation.inherited_epochs"),
         ({"search": 3}, "search"),
     ],
 )

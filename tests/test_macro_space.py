@@ -139,7 +139,7 @@ def test_training_hyperparameters_are_searched_with_the_architecture():
     model = build(space, {"layer_0/op": "conv3x3", "optimizer": "sgd", "augmentation": "translate_flip",
                           "learning_rate": 1e-2, "lr_schedule": "constant", "dropout": 0.0})
     assert isinstance(model.optimizer, keras.optimizers.SGD)
-    assert {"augment_translate", "augment_flip"} <= {l.name for l in model.layers}
+    assert model.get_layer("augment").flip and model.get_layer("augment").max_shift == 1
     x = np.zeros((4, 8, 8), "float32")
     np.testing.assert_allclose(model.predict(x, verbose=0), model.predict(x, verbose=0))  # inactive at inference
     with pytest.raises(ValueError, match="augmentation"):
@@ -163,3 +163,20 @@ def test_cosine_schedule_decays_within_fit_and_restores_rate():
     assert all(a >= b for a, b in zip(seen, seen[1:]))
     assert seen[-1] < 0.001
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.01)
+
+
+def test_random_shift_moves_pixels_within_bounds_and_flips():
+    from keras_nas_plus.spaces._training import RandomShift
+
+    x = np.zeros((64, 6, 6, 1), "float32")
+    x[:, 2, 3, 0] = 1.0
+    layer = RandomShift(max_shift=1, flip=True, seed=0)
+    out = keras.ops.convert_to_numpy(layer(x, training=True))
+    assert out.shape == x.shape
+    np.testing.assert_allclose(out.sum(axis=(1, 2, 3)), 1.0)  # the pixel moved, none lost
+    rows, cols = np.nonzero(out[..., 0].reshape(64, 6, 6).sum(axis=0))
+    assert set(rows) <= {1, 2, 3} and set(cols) <= {1, 2, 3, 4}  # shift <= 1, or flipped (col 2)
+    assert len({(r, c) for r, c in zip(*np.nonzero(out[..., 0].max(axis=0)))}) > 3
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x, training=False)), x)
+    clone = RandomShift.from_config(layer.get_config())
+    assert clone.max_shift == 1 and clone.flip

@@ -4,6 +4,7 @@ import json
 import math
 import os
 import time
+import types
 
 import keras
 import keras_tuner
@@ -12,6 +13,7 @@ from keras_tuner.src import utils as kt_utils
 from keras_tuner.src.engine import tuner_utils
 
 from keras_nas_plus import callbacks as lce
+from keras_nas_plus import costs as costs_module
 from keras_nas_plus._io import atomic_write_text
 
 #: Name of the per-trial record written next to Keras Tuner's trial.json.
@@ -32,6 +34,42 @@ def _count_examples(args, kwargs):
 def _finite_or_none(value):
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+#: Hard-constraint arguments of `NASTuner` and the cost metric each bounds.
+CONSTRAINTS = {"max_params": "params", "max_flops": "flops", "max_latency_ms": "latency_ms"}
+
+
+def _base():
+    # Imported lazily: keras_nas_plus.oracles imports this module.
+    from keras_nas_plus.oracles import base
+
+    return base
+
+
+class ConstraintViolation(keras_tuner.errors.FailedTrialError):
+    """An architecture exceeds a hard constraint; it is rejected untrained."""
+
+
+class _CostLogger(keras.callbacks.Callback):
+    """Adds the model's cost metrics to the logs of every epoch."""
+
+    def __init__(self, costs):
+        super().__init__()
+        self.costs = dict(costs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            for name, value in self.costs.items():
+                logs.setdefault(name, value)
+
+
+def _check_constraint(name, value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"`{name}` must be a positive number or None, got {value!r}.")
+    return value
 
 
 def _raise_on_nan_loss(results):
@@ -55,11 +93,33 @@ class NASTuner(keras_tuner.Tuner):
     stops the trial at once (`keras.callbacks.TerminateOnNaN`) and the trial
     is recorded as FAILED with that reason; the search goes on.
 
+    Cost metrics: after building each model and before training it, the
+    tuner computes its parameter count (`"params"`), analytic FLOPs per
+    example (`"flops"`, a multiply-add = 2 FLOPs, see `keras_nas_plus.costs`)
+    and measured inference latency (`"latency_ms"`: batch 1, median of
+    `latency_runs` calls, current device, milliseconds). They are written to
+    `nas_trial.json` and reported as trial metrics, so they can be
+    objectives, e.g. `objective=[keras_tuner.Objective("val_accuracy",
+    "max"), keras_tuner.Objective("params", "min")]`.
+
+    Hard constraints: an architecture exceeding `max_params`, `max_flops` or
+    `max_latency_ms` is rejected before training. Its trial ends FAILED with a
+    message starting with `keras_nas_plus.oracles.base.REJECTED_MESSAGE`
+    (`is_rejected(trial)` tells); it takes no training time, is never selected
+    as a parent, and never counts toward `max_consecutive_failed_trials`, but
+    it does use one of the `max_trials` trial ids.
+
     Args:
         oracle: a `keras_tuner.Oracle`.
         hypermodel: a `keras_tuner.HyperModel` or a `build(hp)` function.
         progress: bool, default False. Print one line per finished trial
             (which trial, its score, seconds taken, best score so far).
+        max_params: int or None, default None. Largest parameter count.
+        max_flops: number or None, default None. Largest FLOPs per example.
+        max_latency_ms: number or None, default None. Largest measured
+            inference latency, milliseconds (batch 1).
+        latency_runs: int >= 0, default 10. Timed calls per latency
+            measurement; 0 skips it (then `max_latency_ms` must be None).
         time_budget: float or None, default None. Wall-clock budget of one
             `search` call in seconds: no trial starts after it (running
             trials finish). `budget_exhausted` tells whether it was hit.
@@ -67,24 +127,72 @@ class NASTuner(keras_tuner.Tuner):
             `keras_nas_plus.callbacks.LearningCurveExtrapolation` arguments
             (all but `target`): stop trials whose extrapolated learning curve
             is unlikely to beat the oracle's best score so far.
+        weight_inheritance: bool, default False. A child trial whose
+            hyperparameters name a parent trial (`PARENT_KEY`, set by the
+            evolution oracle) starts from the parent's best checkpoint
+            through `keras_nas_plus.morphism.inherit_weights` and trains at
+            most `inherited_epochs` epochs.
+        inherited_epochs: int or None, default None (E/3 of the `epochs`
+            given to `search`, at least 1). Epochs of an inherited child.
         **kwargs: arguments of `keras_tuner.Tuner` (`max_model_size`,
             `directory`, `project_name`, `overwrite`, `executions_per_trial`,
             `optimizer`, `loss`, `metrics`, ...).
+
+    Raises:
+        ValueError: if a constraint or `latency_runs` is out of range.
     """
 
-    def __init__(self, oracle, hypermodel=None, progress=False, time_budget=None, learning_curve=None, **kwargs):
+    def __init__(
+        self,
+        oracle,
+        hypermodel=None,
+        progress=False,
+        time_budget=None,
+        learning_curve=None,
+        max_params=None,
+        max_flops=None,
+        max_latency_ms=None,
+        latency_runs=10,
+        weight_inheritance=False,
+        inherited_epochs=None,
+        **kwargs,
+    ):
+        self.constraints = {}
+        for name, value in (("max_params", max_params), ("max_flops", max_flops),
+                            ("max_latency_ms", max_latency_ms)):
+            if _check_constraint(name, value) is not None:
+                self.constraints[name] = value
+        if isinstance(latency_runs, bool) or not isinstance(latency_runs, int) or latency_runs < 0:
+            raise ValueError(f"`latency_runs` must be an integer >= 0, got {latency_runs!r}.")
+        if latency_runs == 0 and max_latency_ms is not None:
+            raise ValueError("`max_latency_ms` needs `latency_runs` >= 1, got latency_runs=0.")
+        self.latency_runs = latency_runs
         if time_budget is not None and (isinstance(time_budget, bool) or not isinstance(time_budget, (int, float))
                                         or time_budget <= 0):
             raise ValueError(f"`time_budget` must be a positive number of seconds or None, got {time_budget!r}.")
         # --- learning-curve extrapolation (issue 5) ---
         self.learning_curve = lce.learning_curve_kwargs(learning_curve)
         # --- end learning-curve extrapolation ---
+        # --- weight inheritance (network morphism, issue 6) ---
+        from keras_nas_plus.morphism import tuning as _wi
+
+        self.weight_inheritance, self.inherited_epochs = _wi.check_settings(
+            weight_inheritance, inherited_epochs)
+        self._inheritance_info = {}
+        # --- end weight inheritance ---
         super().__init__(oracle, hypermodel, **kwargs)
         self.progress = progress
         self.time_budget = time_budget
         self.budget_exhausted = False
         self._deadline = None
         self._trial_started = {}
+        self._trial_costs = {}
+        if not hasattr(self.oracle, "is_multi_objective"):
+            # Keras Tuner's own oracles: rejections must not stop the search
+            # as "consecutive failures" either.
+            self.oracle._check_consecutive_failures = types.MethodType(
+                _base().check_consecutive_failures, self.oracle
+            )
 
     def search(self, *fit_args, **fit_kwargs):
         """Runs the search; with `time_budget`, no trial starts after it.
@@ -123,20 +231,61 @@ class NASTuner(keras_tuner.Tuner):
         """Hook: more JSON-safe entries for the trial's `nas_trial.json`."""
         return {}
 
+    def model_costs(self, trial, model):
+        """Cost metrics of the trial's model (computed once per trial)."""
+        costs = self._trial_costs.get(trial.trial_id)
+        if costs is None:
+            costs = costs_module.model_costs(model, latency_runs=self.latency_runs)
+            self._trial_costs[trial.trial_id] = costs
+        return costs
+
+    def violated_constraints(self, costs):
+        """Text for each hard constraint that `costs` exceed (empty: none)."""
+        violated = []
+        for name, limit in self.constraints.items():
+            value = costs.get(CONSTRAINTS[name])
+            if value is not None and math.isfinite(value) and value > limit:
+                violated.append(f"{CONSTRAINTS[name]}={value:g} > {name}={limit:g}")
+        return violated
+
+    def _reject(self, trial, model, costs, violated):
+        info = {
+            "trial_id": trial.trial_id,
+            "num_params": int(model.count_params()),
+            "costs": {k: _finite_or_none(v) for k, v in costs.items()},
+            "rejected": True,
+            "constraint_violations": violated,
+            "epochs_trained": 0,
+        }
+        atomic_write_text(self._trial_info_fname(trial.trial_id), json.dumps(info))
+        raise ConstraintViolation(f"{_base().REJECTED_MESSAGE}: {'; '.join(violated)}")
+
     def _build_and_fit_model(self, trial, *args, **kwargs):
         hp = trial.hyperparameters
         model = self._try_build(hp)
+        costs = self.model_costs(trial, model)
+        violated = self.violated_constraints(costs)
+        if violated:
+            self._reject(trial, model, costs, violated)
         kwargs = dict(kwargs)
         callbacks = list(kwargs.get("callbacks", []))
         if not any(isinstance(c, keras.callbacks.TerminateOnNaN) for c in callbacks):
             callbacks.append(keras.callbacks.TerminateOnNaN())
+        reported = {k: v for k, v in costs.items() if math.isfinite(v)}
+        callbacks.insert(0, _CostLogger(reported))
         # --- learning-curve extrapolation (issue 5) ---
         if self.learning_curve is not None:
             callbacks = lce.attach_to_trial(self, trial, callbacks, self.learning_curve)
         # --- end learning-curve extrapolation ---
         kwargs["callbacks"] = callbacks
+        if self.weight_inheritance:  # weight inheritance (issue 6)
+            from keras_nas_plus.morphism import tuning as _wi
+
+            kwargs, self._inheritance_info[trial.trial_id] = _wi.inherit_from_parent(
+                self, trial, model, kwargs, self.inherited_epochs)
         kwargs = self.before_fit(trial, model, kwargs)
         results = self.hypermodel.fit(hp, model, *args, **kwargs)
+        results = self._with_costs(results, reported)
         # --- learning-curve extrapolation (issue 5) ---
         self._lce_record = lce.after_fit(kwargs.get("callbacks", []), results)
         # --- end learning-curve extrapolation ---
@@ -152,12 +301,30 @@ class NASTuner(keras_tuner.Tuner):
         )
         return results
 
+    def _with_costs(self, results, costs):
+        """Adds the cost metrics to what `HyperModel.fit` returned."""
+        if isinstance(results, keras.callbacks.History):
+            epochs = max((len(v) for v in results.history.values()), default=0)
+            for name, value in costs.items():
+                if name not in results.history or len(results.history[name]) != epochs:
+                    results.history[name] = [value] * epochs
+            return results
+        if isinstance(results, dict):
+            return {**costs, **results}
+        if isinstance(results, (int, float)) and not isinstance(results, bool) or (
+            hasattr(results, "dtype") and getattr(results, "ndim", 1) == 0
+        ):
+            return {**costs, self.oracle.objective.name: float(results)}
+        return results
+
     def _record_trial_info(self, trial, model, results, args, kwargs):
         history = {}
+        costs = self._trial_costs.get(trial.trial_id, {})
         if isinstance(results, keras.callbacks.History):
             history = {
                 k: [_finite_or_none(v) for v in values]
                 for k, values in results.history.items()
+                if k not in costs
             }
         epochs_trained = max((len(v) for v in history.values()), default=0)
         input_shape = None
@@ -172,8 +339,10 @@ class NASTuner(keras_tuner.Tuner):
             epochs_trained=int(info.get("epochs_trained", 0)) + epochs_trained,
             input_shape=input_shape,
             num_train_examples=_count_examples(args, kwargs),
+            costs={k: _finite_or_none(v) for k, v in costs.items()},
             history=history,
         )
+        info.update(self._inheritance_info.pop(trial.trial_id, {}))  # issue 6
         info.update(self.extra_trial_info(trial, model, results))
         # --- learning-curve extrapolation (issue 5) ---
         if getattr(self, "_lce_record", None):
@@ -195,6 +364,51 @@ class NASTuner(keras_tuner.Tuner):
                 return json.load(f)
         except ValueError:
             return {}
+
+    def get_pareto_front(self):
+        """The completed trials that no other completed trial dominates.
+
+        Uses the oracle's objectives (each with its direction); with a single
+        objective this is the best trial (and any tie). Rejected, failed and
+        NaN trials are ignored.
+
+        Returns:
+            list of dicts, sorted by the first objective (best first), each
+            with `"trial_id"`, `"trial"` (the `keras_tuner` Trial),
+            `"hyperparameters"` (dict of values), `"objectives"` (dict name ->
+            value at the trial's best step) and `"costs"` (dict of the cost
+            metrics, see `keras_nas_plus.costs`).
+        """
+        from keras_nas_plus.oracles import _pareto
+
+        base = _base()
+        objectives = base.objectives_of(self.oracle.objective)
+        trials, rows = [], []
+        for trial_id in sorted(self.oracle.trials):
+            trial = self.oracle.trials[trial_id]
+            if trial.status != "COMPLETED":
+                continue
+            values = base.trial_objective_values(trial, objectives)
+            if values is None:
+                continue
+            trials.append(trial)
+            rows.append(values)
+        if not trials:
+            return []
+        points = _pareto.orient(rows, [o.direction for o in objectives])
+        front = sorted(_pareto.pareto_front(points), key=lambda i: tuple(points[i]))
+        result = []
+        for i in front:
+            trial = trials[i]
+            info = self.get_trial_info(trial.trial_id)
+            result.append({
+                "trial_id": trial.trial_id,
+                "trial": trial,
+                "hyperparameters": dict(trial.hyperparameters.values),
+                "objectives": {o.name: v for o, v in zip(objectives, rows[i])},
+                "costs": info.get("costs") or {},
+            })
+        return result
 
     def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
         # Keras Tuner imports tensorboard for every trial on the TensorFlow
@@ -234,6 +448,9 @@ class NASTuner(keras_tuner.Tuner):
         seconds = time.time() - self._trial_started.pop(trial.trial_id, time.time())
         done = len(self.oracle.end_order)
         total = self.oracle.max_trials or "?"
+        if _base().is_rejected(trial):
+            return (f"[{done}/{total}] trial {trial.trial_id} rejected before training: "
+                    + (trial.message or "").strip().splitlines()[-1].split(": ", 1)[-1])
         score = "failed" if trial.score is None or not math.isfinite(float(trial.score)) else f"{trial.score:.4f}"
         best = self.oracle.get_best_trials(1)
         best_text = "-"

@@ -25,6 +25,7 @@ import numpy as np
 
 from keras_nas_plus._io import atomic_write_text
 from keras_nas_plus.oracles import _hp
+from keras_nas_plus.oracles import _pareto
 
 #: Hyperparameter-values key holding the id of the trial a child was derived
 #: from (a string). Bookkeeping only: excluded from the duplicate hash.
@@ -33,6 +34,77 @@ PARENT_KEY = "nas/parent_trial_id"
 _RUNNING = keras_tuner.engine.trial.TrialStatus.RUNNING
 _STOPPED = keras_tuner.engine.trial.TrialStatus.STOPPED
 _COMPLETED = keras_tuner.engine.trial.TrialStatus.COMPLETED
+_FAILED = keras_tuner.engine.trial.TrialStatus.FAILED
+
+#: Start of the message of a trial whose architecture violated a hard
+#: constraint (`max_params`, `max_flops`, `max_latency_ms`) and was rejected
+#: before training. Such a trial ends FAILED but is no crash: it never counts
+#: toward `max_consecutive_failed_trials` and never enters a population.
+REJECTED_MESSAGE = "keras_nas_plus: rejected before training, constraint violated"
+
+
+def is_rejected(trial):
+    """Whether a trial was rejected by a hard constraint (not a crash)."""
+    return trial.status == _FAILED and REJECTED_MESSAGE in (trial.message or "")
+
+
+def check_consecutive_failures(oracle):
+    """Keras Tuner's consecutive-failure check, skipping rejected trials.
+
+    Raises:
+        RuntimeError: when `oracle.max_consecutive_failed_trials` trials in a
+            row (rejections skipped) failed.
+    """
+    consecutive = 0
+    for trial_id in oracle.end_order:
+        trial = oracle.trials[trial_id]
+        if is_rejected(trial):
+            continue
+        consecutive = consecutive + 1 if trial.status == _FAILED else 0
+        if consecutive == oracle.max_consecutive_failed_trials:
+            raise RuntimeError(
+                "Number of consecutive failures exceeded the limit "
+                f"of {oracle.max_consecutive_failed_trials}.\n" + (trial.message or "")
+            )
+
+
+def objectives_of(objective):
+    """The list of single `keras_tuner.Objective`s behind an objective."""
+    return list(getattr(objective, "objectives", None) or [objective])
+
+
+def trial_objective_values(trial, objectives):
+    """Per-objective values of a trial at its best step, or `None`.
+
+    Keras Tuner scores a multi-objective trial by the sum of its objectives
+    (negated when maximised); this returns the individual values instead,
+    read at the trial's `best_step` (the epoch that gave the best sum) when
+    that step was recorded, else each metric's best value.
+
+    Args:
+        trial: `keras_tuner.engine.trial.Trial`.
+        objectives: list of `keras_tuner.Objective`.
+
+    Returns:
+        list of float (one per objective), or `None` when a value is missing
+        or not finite.
+    """
+    values = []
+    for obj in objectives:
+        if not trial.metrics.exists(obj.name):
+            return None
+        value = None
+        step = trial.best_step
+        if step is not None:
+            for observation in trial.metrics.get_history(obj.name):
+                if observation.step == step:
+                    value = observation.mean()
+        if value is None:
+            value = trial.metrics.get_best_value(obj.name)
+        if value is None or not math.isfinite(float(value)):
+            return None
+        values.append(float(value))
+    return values
 
 
 def _json_safe(obj):
@@ -131,7 +203,11 @@ class NASOracle(keras_tuner.Oracle):
         return None
 
     def completed_trials(self):
-        """Completed trials with a finite score, in the order they ended."""
+        """Completed trials with a finite score, in the order they ended.
+
+        With several objectives, every objective value must be finite too.
+        """
+        multi = self.is_multi_objective()
         result = []
         for trial_id in self.end_order:
             trial = self.trials.get(trial_id)
@@ -140,16 +216,146 @@ class NASOracle(keras_tuner.Oracle):
             score = trial.score
             if score is None or not math.isfinite(float(score)):
                 continue
+            if multi and self.objective_values(trial) is None:
+                continue
             result.append(trial)
         return result
+
+    # ------------------------------------------------- multi-objective
+    #: With several objectives, parents are drawn from the population plus
+    #: the non-dominated completed trials of the whole search (an elitist
+    #: archive, as in NSGA-II's elitism), so front members outlive ageing.
+    pareto_archive = True
+    #: Scale of the crowding distance: "rank" (default) or "value" (NSGA-II).
+    #: See `keras_nas_plus.oracles._pareto.rank_and_crowding`.
+    crowding_scale = "rank"
+
+    def selection_pool(self, population):
+        """Candidates for multi-objective selection: `population` + archive."""
+        if not self.pareto_archive:
+            return list(population)
+        completed = self.completed_trials()
+        if not completed:
+            return list(population)
+        front = [completed[i] for i in _pareto.pareto_front(self.minimised_values(completed))]
+        members = {t.trial_id for t in population}
+        return list(population) + [t for t in front if t.trial_id not in members]
+
+    def is_multi_objective(self):
+        """`True` when the oracle has several objectives."""
+        return bool(getattr(self.objective, "objectives", None))
+
+    def objective_values(self, trial):
+        """The trial's per-objective values (see `trial_objective_values`).
+
+        Values of completed trials are cached (they no longer change).
+        """
+        cache = self.__dict__.setdefault("_objective_values_cache", {})
+        if trial.status == _COMPLETED and trial.trial_id in cache:
+            return cache[trial.trial_id]
+        values = trial_objective_values(trial, objectives_of(self.objective))
+        if trial.status == _COMPLETED:
+            cache[trial.trial_id] = values
+        return values
+
+    def minimised_values(self, trials):
+        """Objective values of `trials` as a `(n, m)` array to minimise."""
+        objectives = objectives_of(self.objective)
+        rows = [self.objective_values(t) for t in trials]
+        return _pareto.orient(np.asarray(rows, dtype=float).reshape(len(rows), len(objectives)),
+                              [o.direction for o in objectives])
+
+    def pareto_order_keys(self, trials):
+        """NSGA-II keys `(rank, -crowding)` of `trials`; lower is better.
+
+        Ranks and crowding distances are computed among `trials` only.
+
+        Returns:
+            list of `(int, float)` tuples, one per trial.
+
+        Reference:
+            Deb et al., NSGA-II, IEEE TEVC 2002, Section III-B (crowded
+            comparison operator).
+        """
+        ranks, crowding = _pareto.rank_and_crowding(self.minimised_values(trials), scale=self.crowding_scale)
+        return [(int(r), -float(c)) for r, c in zip(ranks, crowding)]
+
+    def score_trial(self, trial):
+        if not self.is_multi_objective() or trial.metrics.exists(self.objective.name):
+            super().score_trial(trial)
+            return
+        # The metrics were reported one by one (no summed "multi_objective"):
+        # score with Keras Tuner's sum at the step where that sum is best.
+        objectives = objectives_of(self.objective)
+        best_step, best_sum = None, math.inf
+        for observation in trial.metrics.get_history(objectives[0].name):
+            total = 0.0
+            for obj in objectives:
+                found = [o.mean() for o in trial.metrics.get_history(obj.name) if o.step == observation.step]
+                if not found:
+                    total = math.nan
+                    break
+                total += found[0] if obj.direction == "min" else -found[0]
+            if not math.isnan(total) and total < best_sum:
+                best_step, best_sum = observation.step, total
+        trial.score = best_sum if best_step is not None else math.nan
+        trial.best_step = best_step
+
+    def _check_consecutive_failures(self):
+        check_consecutive_failures(self)
 
     def higher_is_better(self):
         """`True` when the (single) objective is maximised."""
         direction = getattr(self.objective, "direction", "min")
         return direction == "max"
 
+    #: MnasNet scalarisation used by `utility` when set (see `set_mnas_reward`).
+    mnas_scalarization = None
+
+    def set_mnas_reward(self, accuracy="val_accuracy", cost="latency_ms", target=None, w=-0.07):
+        """Makes `utility` MnasNet's reward `accuracy * (cost / target) ** w`.
+
+        Oracles that learn from a scalar (the REINFORCE controller's reward
+        is `utility(trial)`) then trade accuracy against cost instead of
+        using Keras Tuner's sum of objectives.
+
+        Args:
+            accuracy: str, default "val_accuracy". Metric maximised.
+            cost: str, default "latency_ms". Cost metric (any metric the
+                trials report, e.g. "params", "flops", "latency_ms").
+            target: float > 0. Target cost, in the metric's unit.
+            w: float or pair `(alpha, beta)`, default -0.07. See
+                `keras_nas_plus.oracles._pareto.mnas_reward`.
+
+        Raises:
+            ValueError: if `target` is not positive or `w` is malformed.
+
+        Reference:
+            Tan et al., "MnasNet: Platform-Aware Neural Architecture Search
+            for Mobile", CVPR 2019, Equation 2.
+        """
+        _pareto.mnas_reward(1.0, 1.0, target, w)  # validates target and w
+        for name, value in (("accuracy", accuracy), ("cost", cost)):
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"`{name}` must be a metric name, got {value!r}.")
+        self.mnas_scalarization = {"accuracy": accuracy, "cost": cost, "target": float(target),
+                                   "w": list(w) if isinstance(w, (list, tuple)) else float(w)}
+
     def utility(self, trial):
-        """The trial's score oriented so that larger is better."""
+        """The trial's score oriented so that larger is better.
+
+        With `set_mnas_reward`, MnasNet's reward instead (NaN when a metric
+        is missing or the cost is not positive).
+        """
+        if self.mnas_scalarization:
+            m = self.mnas_scalarization
+            values = trial_objective_values(
+                trial, [keras_tuner.Objective(m["accuracy"], "max"), keras_tuner.Objective(m["cost"], "min")]
+            )
+            if values is None or not values[1] > 0:
+                return math.nan
+            w = tuple(m["w"]) if isinstance(m["w"], list) else m["w"]
+            return _pareto.mnas_reward(values[0], values[1], m["target"], w)
         score = float(trial.score)
         return score if self.higher_is_better() else -score
 
@@ -168,7 +374,14 @@ class NASOracle(keras_tuner.Oracle):
         return {"status": _RUNNING, "values": _json_safe(values)}
 
     def get_state(self):
-        return _json_safe(super().get_state())
+        state = super().get_state()
+        if self.mnas_scalarization:
+            state["mnas_scalarization"] = self.mnas_scalarization
+        return _json_safe(state)
+
+    def set_state(self, state):
+        super().set_state(state)
+        self.mnas_scalarization = state.get("mnas_scalarization")
 
     def save(self):
         atomic_write_text(self._get_oracle_fname(), json.dumps(self.get_state()))

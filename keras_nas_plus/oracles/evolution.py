@@ -103,7 +103,21 @@ class RegularizedEvolutionOracle(NASOracle):
         return self.completed_trials()[-self.population_size :]
 
     def tournament(self, population, rng):
-        """Best of `sample_size` members drawn without replacement."""
+        """Best of `sample_size` members drawn without replacement.
+
+        With several objectives, the members are drawn from
+        `selection_pool(population)` (the population plus the archive of
+        non-dominated trials) and "best" is NSGA-II's crowded comparison:
+        lowest non-dominated rank, then largest crowding distance, both
+        computed within that pool (Deb et al., IEEE TEVC 2002).
+        """
+        # --- multi-objective selection (issue 10) ---
+        if self.is_multi_objective():
+            pool = self.selection_pool(population)
+            keys = self.pareto_order_keys(pool)
+            picks = rng.choice(len(pool), size=min(self.sample_size, len(pool)), replace=False)
+            return pool[int(min(picks, key=lambda i: keys[int(i)]))]
+        # --- end multi-objective selection ---
         size = min(self.sample_size, len(population))
         picks = rng.choice(len(population), size=size, replace=False)
         return max((population[int(i)] for i in picks), key=self.utility)

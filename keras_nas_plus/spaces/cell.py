@@ -296,6 +296,42 @@ class CellSearchSpace(keras_tuner.HyperModel):
         self.loss = loss
         self.metrics = metrics
 
+    def build_body(self, hp, x, prefix=""):
+        """Builds the stem and the stacks of cells on a tensor.
+
+        Declares the cells' hyperparameters on `hp` (see `build_cell`).
+
+        Args:
+            hp: `keras_tuner.HyperParameters`.
+            x: 4D channels-last tensor `(batch, H, W, C)`.
+            prefix: str, default "". Prepended to every layer name (for
+                several bodies in one model).
+
+        Returns:
+            The last cell's output, a 4D tensor (before the final ReLU and
+            pooling).
+        """
+        m = self.bn_momentum
+        x = keras.layers.Conv2D(self.filters, 3, padding="same", use_bias=False, name=f"{prefix}stem_conv")(x)
+        x = keras.layers.BatchNormalization(momentum=m, name=f"{prefix}stem_bn")(x)
+        prev_prev, prev = x, x
+        filters, idx = self.filters, 0
+        for stack in range(self.num_reductions + 1):
+            for _ in range(self.num_cells):
+                out = build_cell(
+                    hp, [prev_prev, prev], filters, "normal", self.num_blocks, self.operations,
+                    name=f"{prefix}cell{idx}_normal", bn_momentum=m,
+                )
+                prev_prev, prev, idx = prev, out, idx + 1
+            if stack < self.num_reductions:
+                filters *= 2
+                out = build_cell(
+                    hp, [prev_prev, prev], filters, "reduction", self.num_blocks, self.operations,
+                    name=f"{prefix}cell{idx}_reduction", bn_momentum=m,
+                )
+                prev_prev, prev, idx = prev, out, idx + 1
+        return prev
+
     def build_network(self, hp):
         """Builds the uncompiled network chosen by `hp` (declaring its hyperparameters).
 
@@ -305,29 +341,11 @@ class CellSearchSpace(keras_tuner.HyperModel):
         Returns:
             `keras.Model`.
         """
-        m = self.bn_momentum
         inputs = keras.Input(self.input_shape, name="image")
         x = inputs
         if self.rescale is not None:
             x = keras.layers.Rescaling(self.rescale, name="rescale")(x)
-        x = keras.layers.Conv2D(self.filters, 3, padding="same", use_bias=False, name="stem_conv")(x)
-        x = keras.layers.BatchNormalization(momentum=m, name="stem_bn")(x)
-        prev_prev, prev = x, x
-        filters, idx = self.filters, 0
-        for stack in range(self.num_reductions + 1):
-            for _ in range(self.num_cells):
-                out = build_cell(
-                    hp, [prev_prev, prev], filters, "normal", self.num_blocks, self.operations,
-                    name=f"cell{idx}_normal", bn_momentum=m,
-                )
-                prev_prev, prev, idx = prev, out, idx + 1
-            if stack < self.num_reductions:
-                filters *= 2
-                out = build_cell(
-                    hp, [prev_prev, prev], filters, "reduction", self.num_blocks, self.operations,
-                    name=f"cell{idx}_reduction", bn_momentum=m,
-                )
-                prev_prev, prev, idx = prev, out, idx + 1
+        prev = self.build_body(hp, x)
         x = keras.layers.ReLU(name="head_relu")(prev)
         x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
         outputs = keras.layers.Dense(self.num_classes, activation="softmax", name="classifier")(x)

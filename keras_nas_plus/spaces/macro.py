@@ -87,8 +87,8 @@ class MacroSearchSpace(keras_tuner.HyperModel):
             `"sgd"` (Nesterov momentum 0.9), default `"adam"`. A list is
             searched alongside the architecture.
         augmentation: str or list of `"none"`, `"translate"` (random shifts of
-            up to 10 %), `"translate_flip"` (plus horizontal flips); images
-            only, active during training only. Default `"none"`; a list is
+            up to 10 % of the side, zero fill), `"translate_flip"` (plus
+            horizontal flips); images only, active during training only. Default `"none"`; a list is
             searched.
         compile_kwargs: dict or None. Overrides of `model.compile` arguments
             (`optimizer`, `loss`, `metrics`); the default is Adam, sparse
@@ -221,9 +221,8 @@ class MacroSearchSpace(keras_tuner.HyperModel):
             x = keras.layers.Rescaling(self.rescale, name="rescale")(x)
         augmentation = _choice(hp, "augmentation", self.augmentation)
         if augmentation in ("translate", "translate_flip"):
-            x = keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", name="augment_translate")(x)
-        if augmentation == "translate_flip":
-            x = keras.layers.RandomFlip("horizontal", name="augment_flip")(x)
+            max_shift = max(1, round(0.1 * min(self.input_shape[:2])))
+            x = _training.RandomShift(max_shift, flip=augmentation == "translate_flip", name="augment")(x)
         return inputs, x
 
     def _optimizer(self, hp):
@@ -248,26 +247,7 @@ class MacroSearchSpace(keras_tuner.HyperModel):
     def build(self, hp):
         """Builds and compiles the model for the values in `hp`."""
         inputs, x = self._inputs(hp)
-        x = ops.conv_bn_relu(x, self.stem_filters, "stem", self.rank)
-        if self.min_layers == self.max_layers:
-            num_layers = self.min_layers
-        else:
-            num_layers = hp.Int("num_layers", self.min_layers, self.max_layers)
-        merge = "add"
-        if self.skip_connections:
-            merge = _choice(hp, "merge", self.merge)
-        down = self._downsample_positions(num_layers)
-        outputs = []  # (tensor, number of downsamplings before it)
-        stage = 0
-        for i in range(self.max_layers):
-            if i < self.min_layers:
-                if i >= num_layers:
-                    break
-                x, stage = self._build_layer(hp, i, x, stage, down, outputs, merge)
-                continue
-            with hp.conditional_scope("num_layers", list(range(i + 1, self.max_layers + 1))):
-                if i < num_layers:
-                    x, stage = self._build_layer(hp, i, x, stage, down, outputs, merge)
+        x = self.build_body(hp, x)
         x = ops.global_pool(x, "global_pool", self.rank)
         dropout = _choice(hp, "dropout", self.dropout)
         if dropout:
@@ -283,9 +263,48 @@ class MacroSearchSpace(keras_tuner.HyperModel):
         model.compile(**compile_kwargs)
         return model
 
-    def _build_layer(self, hp, i, x, stage, down, outputs, merge):
+    def build_body(self, hp, x, prefix=""):
+        """Builds the stem and the searched chain of layers on a tensor.
+
+        Declares the architecture hyperparameters (`num_layers`,
+        `layer_{i}/...`, `merge`) on `hp`, but neither `dropout` nor
+        `learning_rate`: those belong to the classifier built by `build`.
+
+        Args:
+            hp: `keras_tuner.HyperParameters`.
+            x: tensor `(batch, H, W, C)` for images or `(batch, steps,
+                features)` for sequences, channels last.
+            prefix: str, default "". Prepended to every layer name (for
+                several bodies in one model).
+
+        Returns:
+            The output tensor of the last chain layer (spatial, not pooled).
+        """
+        x = ops.conv_bn_relu(x, self.stem_filters, f"{prefix}stem", self.rank)
+        if self.min_layers == self.max_layers:
+            num_layers = self.min_layers
+        else:
+            num_layers = hp.Int("num_layers", self.min_layers, self.max_layers)
+        merge = "add"
+        if self.skip_connections:
+            merge = _choice(hp, "merge", self.merge)
+        down = self._downsample_positions(num_layers)
+        outputs = []  # (tensor, number of downsamplings before it)
+        stage = 0
+        for i in range(self.max_layers):
+            if i < self.min_layers:
+                if i >= num_layers:
+                    break
+                x, stage = self._build_layer(hp, i, x, stage, down, outputs, merge, prefix)
+                continue
+            with hp.conditional_scope("num_layers", list(range(i + 1, self.max_layers + 1))):
+                if i < num_layers:
+                    x, stage = self._build_layer(hp, i, x, stage, down, outputs, merge, prefix)
+        return x
+
+    def _build_layer(self, hp, i, x, stage, down, outputs, merge, prefix=""):
         if i in down:
-            x = ops.downsample(x, f"layer_{i}", self.rank)
+            x = ops.downsample(x, f"{prefix}layer_{i}", self.rank)
             stage += 1
         if self.skip_connections and outputs:
             sources = []
@@ -293,22 +312,22 @@ class MacroSearchSpace(keras_tuner.HyperModel):
                 if hp.Boolean(f"layer_{i}/skip_from_{j}", default=False):
                     sources.append((j, source, source_stage))
             if sources:
-                x = self._merge(x, stage, sources, merge, i)
+                x = self._merge(x, stage, sources, merge, i, prefix)
         op, filters = self._choose_layer(hp, i, stage)
-        x = ops.apply_macro_operation(x, op, filters, f"layer_{i}", self.rank)
+        x = ops.apply_macro_operation(x, op, filters, f"{prefix}layer_{i}", self.rank)
         outputs.append((x, stage))
         return x, stage
 
-    def _merge(self, x, stage, sources, merge, i):
+    def _merge(self, x, stage, sources, merge, i, prefix=""):
         tensors = [x]
         for j, source, source_stage in sources:
             strides = 2 ** (stage - source_stage)
             width = ops.channels(x) if merge == "add" else ops.channels(source)
             if strides > 1 or ops.channels(source) != width:
-                source = ops.project(source, width, f"layer_{i}_skip_{j}", self.rank, strides=strides)
+                source = ops.project(source, width, f"{prefix}layer_{i}_skip_{j}", self.rank, strides=strides)
             tensors.append(source)
         layer = keras.layers.Add if merge == "add" else keras.layers.Concatenate
-        return layer(name=f"layer_{i}_merge")(tensors)
+        return layer(name=f"{prefix}layer_{i}_merge")(tensors)
 
     def fit(self, hp, model, *args, **kwargs):
         """Trains `model` with this space's learning-rate schedule."""

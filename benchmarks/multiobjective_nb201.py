@@ -1,0 +1,161 @@
+"""Multi-objective search on NAS-Bench-201 CIFAR-10: accuracy vs. parameters.
+
+Drives our `RegularizedEvolutionOracle` (NSGA-II selection, see
+docs/multiobjective.md) and Keras Tuner's `RandomSearchOracle` over the
+table, with the objectives (valid_acc_200ep: max, params_mb: min), and prints
+per strategy, averaged over seeds:
+
+* mean_budget_regret: for parameter budgets at the 10/25/50/75/100th
+  percentile of params_mb in the table, the best valid accuracy in the table
+  within the budget minus the best found within it, averaged over budgets
+  (percentage points);
+* mean_hypervolume_ratio: hypervolume of the evaluated architectures' front
+  divided by that of the table's front, reference point (85th percentile of
+  valid accuracy, largest params_mb).
+
+Nothing is trained. Usage (from the repository root):
+
+    nice -n 10 python benchmarks/multiobjective_nb201.py --queries 150 --seeds 300 \
+        --json mo_nb201.json
+"""
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+SHARED_CSV = "/work/shared/benchmarks/nas_bench_201/nb201_cifar10.csv"
+BUDGET_PERCENTILES = (10, 25, 50, 75, 100)
+OBJECTIVES = (("valid_acc_200ep", "max"), ("params_mb", "min"))
+
+
+def load(shared_csv):
+    """The shipped NB201 table (decisions) joined with params_mb by row."""
+    from keras_nas_plus.benchmarks import table as table_module
+
+    table = table_module.load_table("nb201-cifar10", objective="mean")
+    with open(shared_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    acc = np.array([float(r["valid_acc_200ep"]) for r in rows])
+    params = np.array([float(r["params_mb"]) for r in rows])
+    if len(acc) != len(table) or not np.allclose(acc, table.objective, atol=1e-3):
+        raise ValueError(f"{shared_csv}: rows do not line up with the shipped table")
+    return table, acc, params
+
+
+def make_oracle(name, hp, seed, max_trials, evolution_kwargs):
+    import keras_tuner
+
+    from keras_nas_plus.oracles import RegularizedEvolutionOracle
+
+    objective = [keras_tuner.Objective(n, d) for n, d in OBJECTIVES]
+    if name == "evolution":
+        return RegularizedEvolutionOracle(objective=objective, max_trials=max_trials, seed=seed,
+                                          hyperparameters=hp, **evolution_kwargs)
+    if name == "random":
+        return keras_tuner.oracles.RandomSearchOracle(objective=objective, max_trials=max_trials, seed=seed,
+                                                      hyperparameters=hp)
+    raise ValueError(f"unknown strategy {name!r}")
+
+
+def run_one(table, acc, params, oracle, queries):
+    """One search; returns the row indices evaluated, in order."""
+    oracle.verbose = 0
+    oracle.max_consecutive_failed_trials = queries + 1
+    scratch = tempfile.mkdtemp(prefix="knp-mo-", dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
+    oracle._set_project_dir(scratch, "oracle")
+    # Search quality only: skip writing the oracle state and trial files
+    # (the same for every strategy).
+    oracle.save = lambda: None
+    oracle._save_trial = lambda trial: None
+    found = []
+    try:
+        for _ in range(queries):
+            trial = oracle.create_trial("bench")
+            if trial.status != "RUNNING":
+                break
+            row = table.lookup(trial.hyperparameters.values)
+            if row is None:
+                trial.status = "FAILED"
+                oracle.end_trial(trial)
+                continue
+            metrics = {"valid_acc_200ep": float(acc[row]), "params_mb": float(params[row])}
+            # Keras Tuner's own oracles score by the summed objective.
+            metrics["multi_objective"] = metrics["params_mb"] - metrics["valid_acc_200ep"]
+            oracle.update_trial(trial.trial_id, metrics)
+            trial.status = "COMPLETED"
+            oracle.end_trial(trial)
+            found.append(row)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return np.array(found, dtype=int)
+
+
+def main(argv=None):
+    from keras_nas_plus.oracles import _pareto
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--queries", type=int, default=150)
+    p.add_argument("--seeds", type=int, default=300)
+    p.add_argument("--first-seed", type=int, default=1)
+    p.add_argument("--strategy", action="append", help="evolution and/or random (default both)")
+    p.add_argument("--population-size", type=int, default=20)
+    p.add_argument("--sample-size", type=int, default=5)
+    p.add_argument("--crowding-scale", default="rank", choices=("rank", "value"))
+    p.add_argument("--no-archive", action="store_true", help="NSGA-II tournament on the population only")
+    p.add_argument("--table-csv", default=SHARED_CSV, help="CSV with valid_acc_200ep and params_mb per row")
+    p.add_argument("--json", dest="json_path")
+    args = p.parse_args(argv)
+
+    table, acc, params = load(args.table_csv)
+    budgets = np.percentile(params, BUDGET_PERCENTILES)
+    reference = np.array([-np.percentile(acc, 85), params.max()])
+    true_hv = _pareto.hypervolume(np.c_[-acc, params], reference)
+    evolution_kwargs = dict(population_size=args.population_size, sample_size=args.sample_size)
+    results = []
+    for name in args.strategy or ["evolution", "random"]:
+        regrets, ratios, start = [], [], time.time()
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            oracle = make_oracle(name, table.hyperparameters(), seed, args.queries, evolution_kwargs)
+            if name == "evolution":
+                oracle.crowding_scale = args.crowding_scale
+                oracle.pareto_archive = not args.no_archive
+            rows = run_one(table, acc, params, oracle, args.queries)
+            regrets.append(_pareto.budget_regret(acc[rows], params[rows], acc, params, budgets))
+            ratios.append(_pareto.hypervolume(np.c_[-acc[rows], params[rows]], reference) / true_hv)
+            if len(regrets) % 25 == 0:
+                print(f"  {name}: {len(regrets)} seeds, mean_budget_regret={np.mean(regrets):.4f} "
+                      f"mean_hypervolume_ratio={np.mean(ratios):.4f}", flush=True)
+        entry = {
+            "strategy": name,
+            "queries": args.queries,
+            "seeds": args.seeds,
+            "objectives": [f"{n}:{d}" for n, d in OBJECTIVES],
+            "mean_budget_regret": float(np.mean(regrets)),
+            "std_budget_regret": float(np.std(regrets)),
+            "mean_hypervolume_ratio": float(np.mean(ratios)),
+            "std_hypervolume_ratio": float(np.std(ratios)),
+            "seconds": round(time.time() - start, 1),
+        }
+        if name == "evolution":
+            entry.update(evolution_kwargs, crowding_scale=args.crowding_scale, pareto_archive=not args.no_archive)
+        results.append(entry)
+        print(json.dumps(entry), flush=True)
+    out = {"budgets_params_mb": budgets.tolist(), "reference": [float(-reference[0]), float(reference[1])],
+           "results": results}
+    if args.json_path:
+        with open(args.json_path, "w") as f:
+            json.dump(out, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,402 @@
+"""Pure multi-objective math: dominance, NSGA-II ranking, hypervolume.
+
+Conventions: every function takes an array `points` of shape
+`(num_points, num_objectives)` whose objectives are all to be MINIMISED
+(use `orient` to turn a mix of "min"/"max" objectives into that form). Nothing
+here knows about trials or Keras Tuner.
+
+Reference:
+    Deb, Pratap, Agarwal & Meyarivan, "A Fast and Elitist Multiobjective
+    Genetic Algorithm: NSGA-II", IEEE Transactions on Evolutionary
+    Computation 6(2), 2002, Section III-A (fast non-dominated sorting) and
+    III-B (crowding distance).
+"""
+
+import numpy as np
+
+
+def _as_points(points, name="points"):
+    array = np.asarray(points, dtype=float)
+    if array.ndim == 1:
+        array = array.reshape(-1, 1) if array.size else array.reshape(0, 1)
+    if array.ndim != 2:
+        raise ValueError(f"`{name}` must have shape (num_points, num_objectives), got shape {array.shape}.")
+    return array
+
+
+def orient(values, directions):
+    """Turns objective values into values to minimise.
+
+    Args:
+        values: array-like of shape `(num_points, num_objectives)`.
+        directions: sequence of "min" / "max", one per objective.
+
+    Returns:
+        float `numpy.ndarray` of the same shape; "max" columns negated.
+
+    Raises:
+        ValueError: if a direction is not "min"/"max" or the counts differ.
+    """
+    array = _as_points(values, "values").copy()
+    directions = list(directions)
+    if len(directions) != array.shape[1]:
+        raise ValueError(f"`directions` has {len(directions)} entries for {array.shape[1]} objectives.")
+    for j, direction in enumerate(directions):
+        if direction not in ("min", "max"):
+            raise ValueError(f"`directions[{j}]` must be 'min' or 'max', got {direction!r}.")
+        if direction == "max":
+            array[:, j] = -array[:, j]
+    return array
+
+
+def dominates(a, b):
+    """Whether point `a` Pareto-dominates point `b` (minimisation).
+
+    `a` dominates `b` when it is no worse in every objective and strictly
+    better in at least one.
+    """
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    return bool(np.all(a <= b) and np.any(a < b))
+
+
+def non_dominated_sort(points):
+    """Fast non-dominated sorting into successive Pareto fronts.
+
+    Args:
+        points: array-like `(num_points, num_objectives)`, minimised.
+
+    Returns:
+        list of lists of point indices: front 0 is the non-dominated set,
+        front 1 is non-dominated once front 0 is removed, and so on. Indices
+        inside a front are increasing. Duplicate points share a front.
+
+    Reference:
+        Deb et al., NSGA-II, IEEE TEVC 2002, Section III-A (O(M N^2)).
+    """
+    pts = _as_points(points)
+    n = len(pts)
+    if n == 0:
+        return []
+    # le[i, j]: i no worse than j everywhere; lt[i, j]: strictly better somewhere.
+    le = np.all(pts[:, None, :] <= pts[None, :, :], axis=2)
+    lt = np.any(pts[:, None, :] < pts[None, :, :], axis=2)
+    dominate = le & lt  # dominate[i, j]: i dominates j
+    domination_count = dominate.sum(axis=0)
+    fronts = []
+    current = [int(i) for i in np.flatnonzero(domination_count == 0)]
+    while current:
+        fronts.append(current)
+        following = []
+        for i in current:
+            for j in np.flatnonzero(dominate[i]):
+                domination_count[j] -= 1
+                if domination_count[j] == 0:
+                    following.append(int(j))
+        current = sorted(following)
+    return fronts
+
+
+def pareto_ranks(points):
+    """Non-domination rank of every point (0 = on the Pareto front).
+
+    Args:
+        points: array-like `(num_points, num_objectives)`, minimised.
+
+    Returns:
+        int `numpy.ndarray` of shape `(num_points,)`.
+    """
+    pts = _as_points(points)
+    ranks = np.zeros(len(pts), dtype=int)
+    for rank, front in enumerate(non_dominated_sort(pts)):
+        ranks[front] = rank
+    return ranks
+
+
+def pareto_front(points):
+    """Indices of the non-dominated points (rank 0), increasing.
+
+    Args:
+        points: array-like `(num_points, num_objectives)`, minimised.
+
+    Returns:
+        list of int.
+    """
+    pts = _as_points(points)
+    if len(pts) == 0:
+        return []
+    if pts.shape[1] == 2:
+        return _pareto_front_2d(pts)
+    le = np.all(pts[:, None, :] <= pts[None, :, :], axis=2)
+    lt = np.any(pts[:, None, :] < pts[None, :, :], axis=2)
+    dominated = np.any(le & lt, axis=0)
+    return [int(i) for i in np.flatnonzero(~dominated)]
+
+
+def _column_ranks(pts):
+    """Each column replaced by its average rank (1 = smallest)."""
+    out = np.empty_like(pts)
+    for j in range(pts.shape[1]):
+        column = pts[:, j]
+        order = np.argsort(column, kind="stable")
+        ranks = np.empty(len(column))
+        ranks[order] = np.arange(1, len(column) + 1)
+        for value in np.unique(column):  # ties share their mean rank
+            tied = column == value
+            ranks[tied] = ranks[tied].mean()
+        out[:, j] = ranks
+    return out
+
+
+def _pareto_front_2d(pts):
+    """O(n log n) sweep for two objectives (same result as the general case)."""
+    order = np.lexsort((pts[:, 1], pts[:, 0]))
+    keep = []
+    best_before = np.inf  # smallest second value among strictly smaller first values
+    k = 0
+    n = len(order)
+    while k < n:
+        first = pts[order[k], 0]
+        end = k
+        while end < n and pts[order[end], 0] == first:
+            end += 1
+        group_best = pts[order[k], 1]  # sorted: the group's smallest second value
+        if group_best < best_before:
+            keep.extend(int(i) for i in order[k:end] if pts[i, 1] == group_best)
+        best_before = min(best_before, group_best)
+        k = end
+    return sorted(keep)
+
+
+def crowding_distance(points):
+    """Crowding distance of each point within one front.
+
+    For every objective the points are sorted; the two extreme points get an
+    infinite distance and each other point adds the gap between its two
+    neighbours divided by the objective's range in the front (an objective
+    with zero range adds nothing). Ties are broken by index, so the result is
+    deterministic.
+
+    Args:
+        points: array-like `(num_points, num_objectives)`: the members of ONE
+            front.
+
+    Returns:
+        float `numpy.ndarray` of shape `(num_points,)`; `inf` at the
+        boundaries (every point when there are at most two).
+
+    Reference:
+        Deb et al., NSGA-II, IEEE TEVC 2002, Section III-B.
+    """
+    pts = _as_points(points)
+    n, m = pts.shape
+    distance = np.zeros(n)
+    if n <= 2:
+        distance[:] = np.inf
+        return distance
+    for j in range(m):
+        order = np.lexsort((np.arange(n), pts[:, j]))
+        column = pts[order, j]
+        distance[order[0]] = distance[order[-1]] = np.inf
+        span = column[-1] - column[0]
+        if span <= 0:
+            continue
+        distance[order[1:-1]] += (column[2:] - column[:-2]) / span
+    return distance
+
+
+def rank_and_crowding(points, scale="value"):
+    """NSGA-II ranks and crowding distances (crowding within each front).
+
+    Args:
+        points: array-like `(num_points, num_objectives)`, minimised.
+        scale: "value" (default, NSGA-II: gaps in objective values divided
+            by each objective's range in the front) or "rank" (gaps in each
+            objective's rank among all `points`, which makes the distance
+            insensitive to skewed objectives such as parameter counts, where
+            most models are small).
+
+    Returns:
+        tuple `(ranks, crowding)` of arrays of shape `(num_points,)`. A point
+        is better than another when its rank is lower, or, at equal rank, its
+        crowding distance is larger (the crowded-comparison operator).
+    """
+    if scale not in ("value", "rank"):
+        raise ValueError(f"`scale` must be 'value' or 'rank', got {scale!r}.")
+    pts = _as_points(points)
+    spaced = _column_ranks(pts) if scale == "rank" and len(pts) else pts
+    ranks = np.zeros(len(pts), dtype=int)
+    crowding = np.zeros(len(pts))
+    for rank, front in enumerate(non_dominated_sort(pts)):
+        ranks[front] = rank
+        crowding[front] = crowding_distance(spaced[front])
+    return ranks, crowding
+
+
+def _hypervolume_2d(pts, ref):
+    """Exact 2-D hypervolume by a sweep over the first objective."""
+    order = np.lexsort((pts[:, 1], pts[:, 0]))
+    total = 0.0
+    best_second = ref[1]
+    for i in order:
+        x, y = pts[i]
+        if y < best_second:
+            total += (ref[0] - x) * (best_second - y)
+            best_second = y
+    return float(total)
+
+
+def _hypervolume_slices(pts, ref):
+    """Exact hypervolume in any dimension by slicing the last objective."""
+    m = pts.shape[1]
+    if len(pts) == 0:
+        return 0.0
+    if m == 1:
+        return float(ref[0] - pts[:, 0].min())
+    if m == 2:
+        return _hypervolume_2d(pts, ref)
+    order = np.argsort(pts[:, -1], kind="stable")
+    pts = pts[order]
+    total = 0.0
+    for k in range(len(pts)):
+        upper = pts[k + 1, -1] if k + 1 < len(pts) else ref[-1]
+        depth = upper - pts[k, -1]
+        if depth <= 0:
+            continue
+        below = pts[: k + 1, :-1]
+        below = below[pareto_front(below)]
+        total += depth * _hypervolume_slices(below, ref[:-1])
+    return float(total)
+
+
+def hypervolume(points, reference):
+    """Hypervolume dominated by `points` and bounded by `reference`.
+
+    The measure (area in 2-D) of the set of objective vectors that are
+    dominated by at least one point and dominate `reference`. Points that do
+    not strictly dominate the reference in every objective add nothing.
+    Two objectives use an exact O(n log n) sweep; more objectives an exact
+    slicing recursion (exponential in the number of objectives, fine for
+    the small fronts of a NAS run).
+
+    Args:
+        points: array-like `(num_points, num_objectives)`, minimised.
+        reference: array-like `(num_objectives,)`, the reference (worst)
+            point, in the same minimised orientation.
+
+    Returns:
+        float, >= 0, in the product of the objectives' units.
+
+    Raises:
+        ValueError: if `reference` does not match the number of objectives.
+    """
+    pts = _as_points(points)
+    ref = np.asarray(reference, dtype=float).reshape(-1)
+    if pts.shape[0] and len(ref) != pts.shape[1]:
+        raise ValueError(f"`reference` has {len(ref)} values for {pts.shape[1]} objectives.")
+    if pts.shape[0] == 0:
+        return 0.0
+    pts = pts[np.all(pts < ref, axis=1)]
+    if len(pts) == 0:
+        return 0.0
+    pts = pts[pareto_front(pts)]
+    return _hypervolume_slices(pts, ref)
+
+
+def budget_regret(found_accuracy, found_cost, all_accuracy, all_cost, budgets):
+    """Mean regret of the best accuracy found within each cost budget.
+
+    For each budget `b`: the best accuracy in the whole table among
+    architectures of cost <= b, minus the best accuracy found by the search
+    among those of cost <= b (a budget where the search found nothing counts
+    the table's best within the budget minus the table's worst accuracy).
+
+    Args:
+        found_accuracy, found_cost: arrays `(num_found,)` of the evaluated
+            architectures (accuracy maximised, cost minimised).
+        all_accuracy, all_cost: arrays `(num_all,)` of the whole table.
+        budgets: sequence of cost budgets (same unit as the costs).
+
+    Returns:
+        float, the mean regret over budgets (accuracy units, e.g. percentage
+        points when accuracies are in %).
+    """
+    found_accuracy = np.asarray(found_accuracy, dtype=float)
+    found_cost = np.asarray(found_cost, dtype=float)
+    all_accuracy = np.asarray(all_accuracy, dtype=float)
+    all_cost = np.asarray(all_cost, dtype=float)
+    worst = float(np.min(all_accuracy))
+    regrets = []
+    for b in budgets:
+        inside = all_cost <= b
+        if not np.any(inside):
+            continue
+        best = float(np.max(all_accuracy[inside]))
+        found = found_accuracy[found_cost <= b]
+        regrets.append(best - (float(np.max(found)) if len(found) else worst))
+    return float(np.mean(regrets)) if regrets else 0.0
+
+
+def mnas_reward(accuracy, cost, target, w=-0.07):
+    """MnasNet's scalarised reward `accuracy * (cost / target) ** w`.
+
+    Args:
+        accuracy: float (or array), the accuracy-like objective (higher is
+            better), e.g. validation accuracy as a fraction.
+        cost: float (or array) > 0, the model's cost (parameters, FLOPs or
+            latency in ms: any unit, the same as `target`).
+        target: float > 0, the target cost.
+        w: float, or a pair `(alpha, beta)`: the exponent used when
+            `cost <= target` (alpha) and when `cost > target` (beta). A single
+            float uses the same exponent on both sides (the paper's soft
+            constraint, w = -0.07); `(0.0, -1.0)` is the paper's hard-ish
+            constraint that only penalises models over the target.
+
+    Returns:
+        float (or array), the reward.
+
+    Raises:
+        ValueError: if `target` or a cost is not positive.
+
+    Reference:
+        Tan et al., "MnasNet: Platform-Aware Neural Architecture Search for
+        Mobile", CVPR 2019, Section 3, Equation 2.
+    """
+    if isinstance(target, bool) or not isinstance(target, (int, float, np.number)) or not target > 0:
+        raise ValueError(f"`target` must be a positive number, got {target!r}.")
+    cost_array = np.asarray(cost, dtype=float)
+    if np.any(~(cost_array > 0)):
+        raise ValueError(f"`cost` must be positive, got {cost!r}.")
+    if isinstance(w, (tuple, list)):
+        if len(w) != 2:
+            raise ValueError(f"`w` must be a float or a pair (alpha, beta), got {w!r}.")
+        alpha, beta = float(w[0]), float(w[1])
+    else:
+        alpha = beta = float(w)
+    ratio = cost_array / float(target)
+    exponent = np.where(ratio <= 1.0, alpha, beta)
+    reward = np.asarray(accuracy, dtype=float) * ratio**exponent
+    if np.ndim(reward) == 0:
+        return float(reward)
+    return reward
+
+
+def finite_rows(points):
+    """Boolean mask of the rows whose values are all finite."""
+    pts = _as_points(points)
+    return np.all(np.isfinite(pts), axis=1)
+
+
+__all__ = [
+    "budget_regret",
+    "crowding_distance",
+    "dominates",
+    "finite_rows",
+    "hypervolume",
+    "mnas_reward",
+    "non_dominated_sort",
+    "orient",
+    "pareto_front",
+    "pareto_ranks",
+    "rank_and_crowding",
+]

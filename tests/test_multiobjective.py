@@ -1,0 +1,280 @@
+import json
+import math
+import os
+
+import keras
+import keras_tuner as kt
+import numpy as np
+import pytest
+
+from keras_nas_plus import tuners
+from keras_nas_plus.engine.tuner import NASTuner
+from keras_nas_plus.oracles import RegularizedEvolution
+from keras_nas_plus.oracles import RegularizedEvolutionOracle
+from keras_nas_plus.oracles import _pareto
+from keras_nas_plus.oracles.base import is_rejected
+
+pytestmark = pytest.mark.core
+
+OBJECTIVES = [kt.Objective("acc", "max"), kt.Objective("cost", "min")]
+
+
+def toy_space(n=6):
+    hp = kt.HyperParameters()
+    for i in range(n):
+        hp.Choice(f"d{i}", [0, 1, 2, 3])
+    return hp
+
+
+def toy_metrics(values):
+    """A trade-off: accuracy grows with the decisions, cost grows faster."""
+    x = np.array([values[f"d{i}"] for i in range(6)], dtype=float)
+    acc = float(np.sum(np.sqrt(x)) + 0.1 * x[0])
+    cost = float(np.sum(x))
+    return {"acc": acc, "cost": cost}
+
+
+def run_oracle(oracle, directory, trials):
+    oracle.verbose = 0
+    oracle._set_project_dir(str(directory), "p")
+    points = []
+    for _ in range(trials):
+        trial = oracle.create_trial("t")
+        if trial.status != "RUNNING":
+            break
+        metrics = toy_metrics(trial.hyperparameters.values)
+        # Keras Tuner's own oracles need the summed "multi_objective" too.
+        oracle.update_trial(trial.trial_id, dict(metrics, multi_objective=metrics["cost"] - metrics["acc"]))
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+        points.append((metrics["acc"], metrics["cost"]))
+        if isinstance(oracle, RegularizedEvolutionOracle):
+            assert oracle.objective_values(oracle.trials[trial.trial_id]) == [metrics["acc"], metrics["cost"]]
+    return np.array(points)
+
+
+def test_per_objective_values_and_kt_sum_score(tmp_path):
+    oracle = RegularizedEvolutionOracle(objective=OBJECTIVES, max_trials=5, population_size=3, sample_size=2, seed=1,
+                                        hyperparameters=toy_space())
+    oracle._set_project_dir(str(tmp_path), "p")
+    for _ in range(5):  # metrics reported one by one, without a summed value
+        trial = oracle.create_trial("t")
+        oracle.update_trial(trial.trial_id, toy_metrics(trial.hyperparameters.values))
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    assert oracle.is_multi_objective()
+    for trial in oracle.trials.values():
+        expected = toy_metrics(trial.hyperparameters.values)
+        assert oracle.objective_values(trial) == pytest.approx([expected["acc"], expected["cost"]])
+        # Keras Tuner's convention: sum, maximised objectives negated.
+        assert trial.score == pytest.approx(expected["cost"] - expected["acc"])
+
+
+def test_tournament_uses_rank_then_crowding(tmp_path):
+    oracle = RegularizedEvolutionOracle(objective=OBJECTIVES, max_trials=10, population_size=4, sample_size=4, seed=0,
+                                        hyperparameters=toy_space())
+    oracle._set_project_dir(str(tmp_path), "p")
+    # acc/cost: A(1,1) B(2,2) C(3,3) on the front; D(1.5,3) dominated by B.
+    population = []
+    for acc, cost in [(1, 1), (2, 2), (3, 3), (1.5, 3)]:
+        trial = oracle.create_trial("t")
+        oracle.update_trial(trial.trial_id, {"acc": acc, "cost": cost})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+        population.append(oracle.trials[trial.trial_id])
+    oracle.crowding_scale = "value"
+    keys = oracle.pareto_order_keys(population)
+    assert [k[0] for k in keys] == [0, 0, 0, 1]
+    assert math.isinf(-keys[0][1]) and keys[1][1] == pytest.approx(-2.0)
+    # The archive adds nothing here: every front member is in the population.
+    assert oracle.selection_pool(population) == population
+    rng = np.random.default_rng(0)
+    # All four in the tournament: a boundary point of the front wins.
+    assert oracle.tournament(population, rng).trial_id in (population[0].trial_id, population[2].trial_id)
+    # Only B and D compete (archive off): the lower rank wins.
+    oracle.pareto_archive = False
+    assert oracle.tournament([population[1], population[3]], rng).trial_id == population[1].trial_id
+
+
+def test_multiobjective_evolution_beats_random_hypervolume(tmp_path):
+    ref = np.array([0.0, 18.0])  # minimised (-acc, cost)
+    evo, rnd = [], []
+    for seed in range(1, 4):
+        oracle = RegularizedEvolutionOracle(objective=OBJECTIVES, max_trials=60, population_size=12, sample_size=4,
+                                            seed=seed, hyperparameters=toy_space())
+        pts = run_oracle(oracle, tmp_path / f"e{seed}", 60)
+        evo.append(_pareto.hypervolume(np.c_[-pts[:, 0], pts[:, 1]], ref))
+        oracle = kt.oracles.RandomSearchOracle(objective=OBJECTIVES, max_trials=60, seed=seed,
+                                               hyperparameters=toy_space())
+        pts = run_oracle(oracle, tmp_path / f"r{seed}", 60)
+        rnd.append(_pareto.hypervolume(np.c_[-pts[:, 0], pts[:, 1]], ref))
+    assert np.mean(evo) > np.mean(rnd), (evo, rnd)
+
+
+# ----------------------------------------------------------------- tuner
+
+
+def build(hp):
+    units = hp.Choice("units", [2, 64])
+    model = keras.Sequential([
+        keras.Input((8, 8)),
+        keras.layers.Flatten(),
+        keras.layers.Dense(units, activation="relu", name="hidden"),
+        keras.layers.Dense(3, activation="softmax", name="out"),
+    ])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def small_params():
+    return 64 * 2 + 2 + 2 * 3 + 3  # units = 2: 139 parameters
+
+
+def search(tuner, tiny_images):
+    (x, y), (xv, yv), _ = tiny_images
+    tuner.search(x / 255.0, y, validation_data=(xv / 255.0, yv), epochs=1, batch_size=20, verbose=0)
+
+
+def test_constraint_rejects_before_training_without_counting_as_failure(tmp_path, tiny_images):
+    tuner = RegularizedEvolution(
+        build, objective="val_accuracy", max_trials=4, population_size=2, sample_size=1, seed=3,
+        max_params=1000, latency_runs=1, max_consecutive_failed_trials=1,
+        directory=str(tmp_path), project_name="c",
+    )
+    search(tuner, tiny_images)
+    trials = tuner.oracle.trials
+    rejected = [t for t in trials.values() if is_rejected(t)]
+    completed = [t for t in trials.values() if t.status == "COMPLETED"]
+    # Only two architectures exist; the big one (64 units) is rejected.
+    assert rejected and completed
+    for t in rejected:
+        assert t.hyperparameters.values["units"] == 64
+        info = tuner.get_trial_info(t.trial_id)
+        assert info["rejected"] is True and info["epochs_trained"] == 0
+        assert info["costs"]["params"] == 8 * 8 * 64 + 64 + 64 * 3 + 3
+        assert "params=" in info["constraint_violations"][0]
+    for t in completed:
+        assert t.hyperparameters.values["units"] == 2
+        assert t.metrics.get_best_value("params") == small_params()
+        assert t.metrics.get_best_value("flops") == 2 * 64 * 2 + 2 + 2 * 2 * 3 + 3
+        assert t.metrics.get_best_value("latency_ms") > 0
+        info = tuner.get_trial_info(t.trial_id)
+        assert info["costs"]["params"] == small_params() and info["epochs_trained"] == 1
+        assert "params" not in info["history"]
+    # No population member was rejected.
+    assert all(t.status == "COMPLETED" for t in tuner.oracle.population())
+
+
+def test_constraints_with_keras_tuner_oracle_do_not_stop_search(tmp_path, tiny_images):
+    tuner = tuners.RandomSearch(
+        build, objective="val_accuracy", max_trials=6, seed=2, max_params=1000, latency_runs=1,
+        max_consecutive_failed_trials=1, directory=str(tmp_path), project_name="r",
+    )
+    search(tuner, tiny_images)  # two architectures: stops once both are tried
+    statuses = sorted(t.status for t in tuner.oracle.trials.values())
+    assert statuses == ["COMPLETED", "FAILED"]
+    assert any(is_rejected(t) for t in tuner.oracle.trials.values())
+
+
+def test_pareto_front_with_cost_objective(tmp_path, tiny_images):
+    tuner = RegularizedEvolution(
+        build, objective=[kt.Objective("val_accuracy", "max"), kt.Objective("params", "min")],
+        max_trials=2, population_size=2, sample_size=1, seed=1, latency_runs=1,
+        directory=str(tmp_path), project_name="f",
+    )
+    search(tuner, tiny_images)
+    front = tuner.get_pareto_front()
+    assert front
+    ids = {f["trial_id"] for f in front}
+    trials = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"]
+    assert len(trials) == 2
+    small = [t for t in trials if t.hyperparameters.values["units"] == 2][0]
+    big = [t for t in trials if t.hyperparameters.values["units"] == 64][0]
+    assert small.trial_id in ids  # the smallest model is never dominated
+    acc_small = small.metrics.get_best_value("val_accuracy")
+    acc_big = big.metrics.get_best_value("val_accuracy")
+    assert (big.trial_id in ids) == (acc_big > acc_small)
+    entry = [f for f in front if f["trial_id"] == small.trial_id][0]
+    assert entry["hyperparameters"]["units"] == 2 and entry["costs"]["flops"] > 0
+    json.dumps([{k: v for k, v in f.items() if k != "trial"} for f in front])
+
+
+def test_bad_constraint_arguments(tmp_path):
+    with pytest.raises(ValueError, match="max_params"):
+        RegularizedEvolution(build, objective="val_accuracy", max_params=-1, directory=str(tmp_path))
+    with pytest.raises(ValueError, match="max_latency_ms"):
+        RegularizedEvolution(build, objective="val_accuracy", max_latency_ms=5, latency_runs=0,
+                             directory=str(tmp_path))
+    assert issubclass(RegularizedEvolution, NASTuner)
+    assert os.path.isdir(str(tmp_path))
+
+
+# ----------------------------------------------------------------- config
+
+
+def test_yaml_objectives_and_constraints(tmp_path):
+    from keras_nas_plus import config as config_module
+    from keras_nas_plus import run
+
+    raw = {"search": {
+        "objectives": ["val_accuracy:max", {"name": "params", "direction": "min"}, "latency_ms"],
+        "constraints": {"max_params": 5000, "max_latency_ms": 50},
+        "directory": str(tmp_path / "run"),
+    }}
+    config = config_module.validate_config(raw)
+    assert config_module.parse_objectives(config["search"]["objectives"]) == [
+        ("val_accuracy", "max"), ("params", "min"), ("latency_ms", "min")]
+    space = run.build_space(config["space"], input_shape=(8, 8), num_classes=3, input_kind="image")
+    tuner = run.build_tuner(config, space, overwrite=True)
+    assert [(o.name, o.direction) for o in tuner.oracle.objective.objectives] == [
+        ("val_accuracy", "max"), ("params", "min"), ("latency_ms", "min")]
+    assert tuner.constraints == {"max_params": 5000, "max_latency_ms": 50}
+
+    for bad, key in [
+        ({"objectives": ["params:up"]}, r"search.objectives\[0\].direction"),
+        ({"objectives": ["custom"]}, r"search.objectives\[0\].direction"),
+        ({"objectives": []}, "search.objectives"),
+        ({"objectives": ["params", "params:min"]}, "listed twice"),
+        ({"constraints": {"max_size": 3}}, "search.constraints.max_size"),
+        ({"constraints": {"max_flops": -1}}, "search.constraints.max_flops"),
+    ]:
+        with pytest.raises(config_module.ConfigError, match=key):
+            config_module.validate_config({"search": bad})
+
+
+def test_mnas_reward_as_utility(tmp_path):
+    oracle = RegularizedEvolutionOracle(objective=OBJECTIVES, max_trials=3, population_size=2, sample_size=1, seed=0,
+                                        hyperparameters=toy_space())
+    oracle._set_project_dir(str(tmp_path), "p")
+    oracle.set_mnas_reward(accuracy="acc", cost="cost", target=4.0, w=(0.0, -1.0))
+    trial = oracle.create_trial("t")
+    oracle.update_trial(trial.trial_id, {"acc": 0.9, "cost": 8.0})
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    assert oracle.utility(oracle.trials[trial.trial_id]) == pytest.approx(0.45)
+    state = oracle.get_state()
+    assert state["mnas_scalarization"]["target"] == 4.0
+    with pytest.raises(ValueError, match="target"):
+        oracle.set_mnas_reward(target=0)
+
+
+def test_run_search_writes_pareto_front(tmp_path):
+    from tests.test_config_cli import tiny_config
+
+    from keras_nas_plus import config as config_module
+    from keras_nas_plus import run
+
+    raw = tiny_config(tmp_path, max_trials=3, verbose=0, objectives=["val_accuracy:max", "params:min"],
+                      constraints={"max_params": 10**6})
+    results = run.run_search(config_module.validate_config(raw), overwrite=True)
+    front = results["pareto_front"]
+    assert front and all(set(p) == {"trial_id", "hyperparameters", "architecture", "objectives", "costs"}
+                         for p in front)
+    completed = [t for t in results["trials"] if t["status"] == "COMPLETED"]
+    # The smallest completed model is on the front.
+    smallest = min(completed, key=lambda t: t["costs"]["params"])
+    assert smallest["trial_id"] in {p["trial_id"] for p in front}
+    assert results["best_trial_id"] == front[0]["trial_id"]
+    assert all(t["rejected"] is False and t["costs"]["flops"] > 0 for t in completed)
+    on_disk = json.load(open(tmp_path / "run" / "results.json"))
+    assert on_disk["pareto_front"] == json.loads(json.dumps(front))
