@@ -25,17 +25,13 @@ from keras_nas_plus.tuners import RandomSearch
 
 from keras_nas_plus.callbacks import LearningCurveExtrapolation
 from keras_nas_plus.curves import CurveExtrapolator
-<<<<<<< HEAD
-# --- end learning-curve extrapolation ---
-
-# --- fidelity (issue 7): lower-fidelity estimates
-from keras_nas_plus.fidelity import Fidelity, retrain_top_k, with_fidelity  # noqa: E402
-# --- end fidelity ---
-=======
 from keras_nas_plus.costs import count_flops
 from keras_nas_plus.costs import measure_latency
 from keras_nas_plus.oracles._pareto import hypervolume
 from keras_nas_plus.oracles._pareto import mnas_reward
 from keras_nas_plus.oracles._pareto import non_dominated_sort
 from keras_nas_plus.oracles.base import is_rejected
->>>>>>> main
+
+# --- fidelity (issue 7): lower-fidelity estimates
+from keras_nas_plus.fidelity import Fidelity, retrain_top_k, with_fidelity  # noqa: E402
+# --- end fidelity ---
