@@ -31,3 +31,7 @@ from keras_nas_plus.oracles._pareto import hypervolume
 from keras_nas_plus.oracles._pareto import mnas_reward
 from keras_nas_plus.oracles._pareto import non_dominated_sort
 from keras_nas_plus.oracles.base import is_rejected
+
+# --- fidelity (issue 7): lower-fidelity estimates
+from keras_nas_plus.fidelity import Fidelity, retrain_top_k, with_fidelity  # noqa: E402
+# --- end fidelity ---

@@ -75,6 +75,11 @@ def build_parser():
     if benchmark_cli is not None:
         benchmark_cli.add_parser(subparsers)
         commands["benchmark"] = benchmark_cli.run
+    # fidelity (issue 7)
+    from keras_nas_plus import fidelity as fidelity_cli
+
+    fidelity_cli.add_parser(subparsers)
+    commands["fidelity-report"] = fidelity_cli.run
     return parser, commands
 
 

@@ -258,6 +258,17 @@ ESTIMATION_KEYS = {
 }
 
 
+# --- fidelity (issue 7): estimation.fidelity -------------------------------
+def _validate_fidelity(value):
+    from keras_nas_plus import fidelity
+
+    fidelity.validate_section(value)
+
+
+ESTIMATION_KEYS["fidelity"] = _validate_fidelity
+# --- end fidelity ------------------------------------------------------------
+
+
 def _validate_estimation(estimation):
     for key, value in estimation.items():
         if key not in ESTIMATION_KEYS:

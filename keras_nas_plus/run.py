@@ -100,6 +100,7 @@ def build_tuner(config, space, overwrite=False):
     search = config["search"]
     strategy = dict(config["strategy"])
     cls = config_module.strategy_class(strategy.pop("type"))
+    fidelity = config_module_fidelity(config)  # fidelity (issue 7)
     objective = search["objective"]
     if search.get("objectives"):
         import keras_tuner
@@ -130,10 +131,24 @@ def build_tuner(config, space, overwrite=False):
         kwargs["max_trials"] = search["max_trials"]
     kwargs.update({k: v for k, v in (search.get("constraints") or {}).items() if v is not None})
     kwargs.update(strategy)
+    if fidelity is not None:  # fidelity (issue 7): low-fidelity trials, same oracle
+        from keras_nas_plus import fidelity as fidelity_module
+
+        cls = fidelity_module.with_fidelity(cls)
+        kwargs.update(fidelity=fidelity, fidelity_seed=search["seed"])
     try:
         return cls(**kwargs)
     except ValueError as e:
         raise config_module.ConfigError(f"strategy: {e}") from e
+
+
+def config_module_fidelity(config):
+    """The `Fidelity` of `estimation.fidelity`, or None (issue 7)."""
+    if not (config.get("estimation") or {}).get("fidelity"):
+        return None
+    from keras_nas_plus import fidelity as fidelity_module
+
+    return fidelity_module.from_estimation(config["estimation"])
 
 
 def _check_resume(config, directory, overwrite):
@@ -278,6 +293,12 @@ def run_search(config, overwrite=False):
     if not best_trial or _score(best_trial[0]) is None:
         raise RunError("no trial completed successfully; see the trial messages above")
     best_trial = best_trial[0]
+    fidelity_phase = None
+    if getattr(tuner, "fidelity", None) is not None:  # fidelity (issue 7): top-k at full fidelity
+        from keras_nas_plus import fidelity as fidelity_module
+
+        fidelity_phase = fidelity_module.run_final_phase(tuner, data, search, verbose)
+        best_trial = tuner.oracle.get_trial(fidelity_phase["best_trial_id"])
     best_values = dict(best_trial.hyperparameters.values)
 
     start = time.time()
@@ -295,6 +316,8 @@ def run_search(config, overwrite=False):
             np.concatenate([data["y_train"], data["y_val"]]),
             epochs=final_epochs, batch_size=search["batch_size"], verbose=0 if verbose < 2 else 1,
         )
+    elif fidelity_phase is not None:
+        model = fidelity_phase["model"]
     else:
         model = tuner.get_best_models(1)[0]
     final_seconds = time.time() - start
@@ -327,6 +350,11 @@ def run_search(config, overwrite=False):
             for p in pareto_front
         ],
     }
+    if fidelity_phase is not None:  # fidelity (issue 7)
+        results["best_low_fidelity_score"] = results["best_val_score"]
+        results["best_val_score"] = fidelity_phase["best_score"]
+        results["final_phase"].update({("top_k_seconds" if k == "seconds" else k): v
+                                       for k, v in fidelity_phase.items() if k != "model"})
     atomic_write_text(os.path.join(directory, RESULTS_FILE), json.dumps(results, indent=2))
     _log(verbose, f"\nBest trial {best_trial.trial_id}: {results['best_architecture']}\n"
          f"  {search['objective']} = {results['best_val_score']:.4f}, "
