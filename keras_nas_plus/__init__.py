@@ -31,7 +31,6 @@ from keras_nas_plus.oracles._pareto import hypervolume
 from keras_nas_plus.oracles._pareto import mnas_reward
 from keras_nas_plus.oracles._pareto import non_dominated_sort
 from keras_nas_plus.oracles.base import is_rejected
-
-# --- fidelity (issue 7): lower-fidelity estimates
-from keras_nas_plus.fidelity import Fidelity, retrain_top_k, with_fidelity  # noqa: E402
-# --- end fidelity ---
+from keras_nas_plus.fidelity import Fidelity
+from keras_nas_plus.fidelity import retrain_top_k
+from keras_nas_plus.fidelity import with_fidelity
