@@ -35,8 +35,13 @@ _STOPPED = keras_tuner.engine.trial.TrialStatus.STOPPED
 _COMPLETED = keras_tuner.engine.trial.TrialStatus.COMPLETED
 
 
+_PLAIN_TYPES = (str, int, float, bool, type(None))
+
+
 def _json_safe(obj):
     """Recursively converts numpy scalars/arrays and tuples to JSON types."""
+    if type(obj) in _PLAIN_TYPES:  # fast path: most of a state is plain
+        return obj
     if isinstance(obj, dict):
         return {str(k): _json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -171,6 +176,8 @@ class NASOracle(keras_tuner.Oracle):
         return _json_safe(super().get_state())
 
     def save(self):
+        if getattr(self, "_defer_save", False):
+            return
         atomic_write_text(self._get_oracle_fname(), json.dumps(self.get_state()))
 
     def _save_trial(self, trial):
@@ -198,7 +205,14 @@ class NASOracle(keras_tuner.Oracle):
         self._retry_queue = [t for t in self._retry_queue if t not in ended]
 
     def end_trial(self, trial):
-        super().end_trial(trial)
+        # Keras Tuner saves the oracle inside `end_trial` before it removes
+        # the trial from `ongoing_trials`; skip that save and write the state
+        # once, afterwards (one full state write per ended trial, not two).
+        self._defer_save = True
+        try:
+            super().end_trial(trial)
+        finally:
+            self._defer_save = False
         self.save()  # now without the ended trial in `ongoing_trials`
 
     def _reload_from_trials(self):

@@ -129,8 +129,7 @@ class RegularizedEvolutionOracle(NASOracle):
         self.untried_neighbours = bool(untried_neighbours)
         self.max_neighbour_values = int(max_neighbour_values)
         self.equivalence = equivalence
-        # trial id -> hash of its equivalence class (cache; rebuilt on demand).
-        self._class_hashes = {}
+        self._reset_class_cache()
 
     def population(self):
         """The current population: the most recently completed trials.
@@ -200,6 +199,7 @@ class RegularizedEvolutionOracle(NASOracle):
         space = self.hyperparameters.space
         base = _hp.complete_values(space, values, rng)
         tried_classes = self.tried_classes()
+        conditional = any(hp.conditions for hp in space)
         result, seen = [], set()
         for hp in _hp.mutable_hyperparameters(space, base):
             choices = _hp.discrete_values(hp)
@@ -211,22 +211,36 @@ class RegularizedEvolutionOracle(NASOracle):
                     continue
                 child = dict(base)
                 child[hp.name] = _hp.to_python(value)
-                child = _hp.complete_values(space, child, rng)
-                key = self._compute_values_hash(child)
-                if key in seen or key in self._tried_so_far:
+                if conditional:
+                    child = _hp.complete_values(space, child, rng)
+                values_hash = self._compute_values_hash(child)
+                if values_hash in seen or values_hash in self._tried_so_far:
                     continue
-                seen.add(key)
+                seen.add(values_hash)
                 if self.equivalence is not None:
-                    key = self._class_hash(child)
+                    key = self._class_hash(child, values_hash)
                     if key in seen or key in tried_classes:
                         continue
                     seen.add(key)
                 result.append(child)
         return result
 
-    def _class_hash(self, values):
-        canonical = self.equivalence(_hp.decision_values(values))
-        return "class:" + self._compute_values_hash(canonical)
+    def _reset_class_cache(self):
+        # values hash -> class hash (memo), trial ids already counted, and
+        # the set of tried class hashes, kept up to date incrementally.
+        self._class_memo = {}
+        self._classed_trials = set()
+        self._tried_class_set = set()
+
+    def _class_hash(self, values, values_hash=None):
+        if values_hash is None:
+            values_hash = self._compute_values_hash(values)
+        key = self._class_memo.get(values_hash)
+        if key is None:
+            canonical = self.equivalence(_hp.decision_values(values))
+            key = "class:" + self._compute_values_hash(canonical)
+            self._class_memo[values_hash] = key
+        return key
 
     def tried_classes(self):
         """Hashes of the equivalence classes of all trials created so far.
@@ -236,11 +250,12 @@ class RegularizedEvolutionOracle(NASOracle):
         """
         if self.equivalence is None:
             return set()
-        cache = self._class_hashes
-        for trial_id, trial in self.trials.items():
-            if trial_id not in cache:
-                cache[trial_id] = self._class_hash(trial.hyperparameters.values)
-        return set(cache.values())
+        if len(self._classed_trials) != len(self.trials):
+            for trial_id, trial in self.trials.items():
+                if trial_id not in self._classed_trials:
+                    self._classed_trials.add(trial_id)
+                    self._tried_class_set.add(self._class_hash(trial.hyperparameters.values))
+        return self._tried_class_set
 
     def random_unique_values(self, rng):
         """Random values not tried before (nor equivalent to a tried trial).
@@ -289,7 +304,7 @@ class RegularizedEvolutionOracle(NASOracle):
         # States saved before these settings existed: the old behaviour.
         self.untried_neighbours = state.get("untried_neighbours", False)
         self.max_neighbour_values = state.get("max_neighbour_values", 64)
-        self._class_hashes = {}
+        self._reset_class_cache()
         if state.get("uses_equivalence") and self.equivalence is None:
             warnings.warn(
                 "This search was saved with an `equivalence` callable, which is "
