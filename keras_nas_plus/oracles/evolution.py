@@ -50,7 +50,7 @@ class RegularizedEvolutionOracle(NASOracle):
         max_trials: int, default 10. Total number of trials, failed ones
             included.
         population_size: int, default 10. Number of members kept (P in the
-            paper). Must be >= 2. (Before version 0.2 the default was 20.)
+            paper). Must be >= 2. (The default was 20 before the NB201 tuning.)
         sample_size: int, default 5. Tournament size (S in the paper), in
             `[1, population_size]`.
         num_mutations: int, default 1. Decisions changed per child.
