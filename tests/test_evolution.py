@@ -251,3 +251,112 @@ def test_bookkeeping_key_not_in_duplicate_hash():
 def test_bad_arguments_name_the_argument(kwargs, name):
     with pytest.raises(ValueError, match=name):
         RegularizedEvolutionOracle(objective="score", **kwargs)
+
+
+# ---------------------------------------------------------------- untried
+# one-decision neighbours and the optional `equivalence` hook.
+
+
+def _differences(a, b):
+    return [k for k in a if not k.startswith("nas/") and a[k] != b.get(k)]
+
+
+def test_children_are_untried_one_decision_neighbours_of_parent(tmp_path):
+    oracle = make_oracle(4, max_trials=40, population_size=5, sample_size=2)
+    history = run_oracle(oracle, tmp_path)
+    seen = []
+    for tid in oracle.start_order:
+        values = oracle.trials[tid].hyperparameters.values
+        key = tuple(values[f"d{i}"] for i in range(NUM_DECISIONS))
+        assert key not in seen  # no repeated architecture
+        seen.append(key)
+        if PARENT_KEY in values:
+            parent = oracle.trials[values[PARENT_KEY]].hyperparameters.values
+            assert len(_differences(values, parent)) == 1
+    assert len(history) == 40
+
+
+def test_untried_neighbour_values_excludes_tried_and_enumerates_all():
+    oracle = make_oracle(0, population_size=2, sample_size=1)
+    rng = np.random.default_rng(0)
+    base = {f"d{i}": 0 for i in range(NUM_DECISIONS)}
+    children = oracle.untried_neighbour_values(base, rng)
+    assert len(children) == NUM_DECISIONS * 3  # 8 decisions x 3 other values
+    tried = dict(base, d0=1)
+    oracle._tried_so_far.add(oracle._compute_values_hash(tried))
+    children = oracle.untried_neighbour_values(base, rng)
+    assert len(children) == NUM_DECISIONS * 3 - 1 and tried not in children
+
+
+def test_equivalence_skips_equivalent_children_and_random_draws(tmp_path):
+    # Values of d0 and d1 are interchangeable: the class is their sorted pair.
+    def equivalence(values):
+        out = dict(values)
+        out["d0"], out["d1"] = sorted((values["d0"], values["d1"]))
+        return out
+
+    oracle = make_oracle(0, population_size=2, sample_size=1, equivalence=equivalence)
+    rng = np.random.default_rng(0)
+    base = {f"d{i}": 0 for i in range(NUM_DECISIONS)}
+    children = oracle.untried_neighbour_values(base, rng)
+    # Setting d0 or d1 to v gives the same class: 3 duplicates are dropped.
+    assert len(children) == NUM_DECISIONS * 3 - 3
+    oracle = make_oracle(1, max_trials=60, population_size=10, sample_size=5, equivalence=equivalence)
+    run_oracle(oracle, tmp_path)
+    classes = [oracle._class_hash(oracle.trials[t].hyperparameters.values) for t in oracle.start_order]
+    assert len(set(classes)) == len(classes) == 60
+
+
+def test_textbook_mutation_still_available(tmp_path):
+    oracle = make_oracle(5, max_trials=30, untried_neighbours=False)
+    history = run_oracle(oracle, tmp_path)
+    assert len(history) == 30
+    assert oracle.get_state()["untried_neighbours"] is False
+
+
+def test_equivalence_not_saved_and_warns_on_resume(tmp_path):
+    oracle = make_oracle(3, max_trials=20, equivalence=lambda v: v)
+    run_oracle(oracle, tmp_path, trials=12)
+    state = oracle.get_state()
+    json.dumps(state)
+    assert state["uses_equivalence"] is True
+    resumed = make_oracle(3, max_trials=20)
+    resumed._set_project_dir(str(tmp_path), "p")
+    with pytest.warns(UserWarning, match="equivalence"):
+        resumed.reload()
+    again = make_oracle(3, max_trials=20, equivalence=lambda v: v)
+    again._set_project_dir(str(tmp_path), "p")
+    again.reload()  # no warning needed: the callable was passed again
+    assert len(again.tried_classes()) == 12
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"equivalence": 3}, "equivalence"),
+        ({"untried_neighbours": "yes"}, "untried_neighbours"),
+        ({"max_neighbour_values": 1}, "max_neighbour_values"),
+    ],
+)
+def test_bad_new_arguments_name_the_argument(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        make_oracle(0, **kwargs)
+
+
+def test_nb201_equivalence_with_real_space():
+    from keras_nas_plus.spaces import nb201
+
+    hp = kt.HyperParameters()
+    nb201.define_hyperparameters(hp)
+    oracle = RegularizedEvolutionOracle(
+        objective=kt.Objective("score", "max"), hyperparameters=hp, seed=1,
+        equivalence=nb201.canonical_values,
+    )
+    # All edges "none" except edge_1<-0: output unreachable, every one-edge change
+    # of the other dead edges stays equivalent to the all-none cell.
+    base = {e: "none" for e in nb201.EDGE_NAMES}
+    base["edge_1<-0"] = "nor_conv_3x3"
+    children = oracle.untried_neighbour_values(base, np.random.default_rng(0))
+    classes = {oracle._class_hash(c) for c in children}
+    assert len(classes) == len(children)
+    assert len(children) < 6 * 4

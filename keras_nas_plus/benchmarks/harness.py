@@ -14,7 +14,7 @@ STRATEGIES = ("evolution", "rl", "random", "bayesian", "grid")
 _TUNER_ID = "tabular-benchmark"
 
 
-EVOLUTION_DEFAULTS = {"population_size": 10, "sample_size": 5}
+EVOLUTION_DEFAULTS = {"population_size": 10, "sample_size": 8}
 """Regularized-evolution settings tuned on NAS-Bench-201 (docs/benchmarks.md)."""
 
 
@@ -35,7 +35,7 @@ def make_oracle(name, hyperparameters, objective, max_trials, seed, equivalence=
         equivalence: optional callable mapping values to canonical values,
             passed to oracles that accept an `equivalence` argument.
         **kwargs: extra constructor arguments for the oracle ("evolution"
-            defaults to `EVOLUTION_DEFAULTS`: population 10, tournament 5).
+            defaults to `EVOLUTION_DEFAULTS`: population 10, tournament 8).
 
     Returns:
         `keras_tuner.Oracle`.

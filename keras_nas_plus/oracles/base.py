@@ -121,8 +121,13 @@ def trial_objective_values(trial, objectives):
     return values
 
 
+_PLAIN_TYPES = (str, int, float, bool, type(None))
+
+
 def _json_safe(obj):
     """Recursively converts numpy scalars/arrays and tuples to JSON types."""
+    if type(obj) in _PLAIN_TYPES:  # fast path: most of a state is plain
+        return obj
     if isinstance(obj, dict):
         return {str(k): _json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -435,6 +440,8 @@ class NASOracle(keras_tuner.Oracle):
         self.mnas_scalarization = state.get("mnas_scalarization")
 
     def save(self):
+        if getattr(self, "_defer_save", False):
+            return
         atomic_write_text(self._get_oracle_fname(), json.dumps(self.get_state()))
 
     def _save_trial(self, trial):
@@ -655,7 +662,14 @@ class NASOracle(keras_tuner.Oracle):
                 del self.ongoing_trials[holder]
             return
         self._heartbeats.pop(trial.trial_id, None)
-        super().end_trial(trial)
+        # Keras Tuner saves the oracle inside `end_trial` before it removes
+        # the trial from `ongoing_trials`; skip that save and write the state
+        # once, afterwards (one full state write per ended trial, not two).
+        self._defer_save = True
+        try:
+            super().end_trial(trial)
+        finally:
+            self._defer_save = False
         self.save()  # now without the ended trial in `ongoing_trials`
 
     def end_trial(self, trial):

@@ -1,5 +1,9 @@
 """Regularized (aging) evolution: oracle and tuner."""
 
+import warnings
+
+import numpy as np
+
 from keras_nas_plus.engine.tuner import NASTuner
 from keras_nas_plus.oracles import _hp
 from keras_nas_plus.oracles.base import PARENT_KEY
@@ -15,7 +19,11 @@ class RegularizedEvolutionOracle(NASOracle):
     new trial is a child: a tournament of `sample_size` members drawn at random
     from the population picks the best as parent, and the child copies the
     parent's values with `num_mutations` decisions changed (optionally after a
-    uniform crossover with a second tournament winner). The population is the
+    uniform crossover with a second tournament winner). With
+    `untried_neighbours` (the default) and one mutation, the child is drawn
+    uniformly among the parent's one-decision neighbours that were never
+    tried, so no query is spent on a repeat; continuous decisions and
+    exhausted neighbourhoods fall back to random mutation. The population is the
     `population_size` most recently *completed* trials, so when a child joins,
     the oldest member leaves regardless of its score (ageing). Failed trials
     and trials whose score is NaN never join the population.
@@ -28,13 +36,21 @@ class RegularizedEvolutionOracle(NASOracle):
     duplicate hash). Trials may end in any order (asynchronous workers).
     The same `seed` gives the same sequence of proposals.
 
+    An optional `equivalence` callable maps a dict of values to canonical
+    values; architectures with equal canonical values compute the same
+    function (e.g. `keras_nas_plus.spaces.nb201.canonical_values`), so once
+    one of them was tried the others count as tried too, for the initial
+    random population and for the untried neighbours. A callable is not
+    part of the oracle's saved state: pass it again when you resume a
+    search (a warning says so when it is missing).
+
     Args:
         objective: str, `keras_tuner.Objective`, or list of them. Same as in
             `keras_tuner.RandomSearch`.
         max_trials: int, default 10. Total number of trials, failed ones
             included.
-        population_size: int, default 20. Number of members kept (P in the
-            paper). Must be >= 2.
+        population_size: int, default 10. Number of members kept (P in the
+            paper). Must be >= 2. (The default was 20 before the NB201 tuning.)
         sample_size: int, default 5. Tournament size (S in the paper), in
             `[1, population_size]`.
         num_mutations: int, default 1. Decisions changed per child.
@@ -44,6 +60,16 @@ class RegularizedEvolutionOracle(NASOracle):
         crossover_probability: float in [0, 1], default 0.0. Chance that a
             child is first made by uniform crossover of two tournament winners.
         seed: int or None. Random seed.
+        untried_neighbours: bool, default True. With `num_mutations == 1`,
+            draw the child uniformly among the untried one-decision
+            neighbours of the parent (decisions with at most
+            `max_neighbour_values` values are enumerated); `False` gives the
+            textbook uniform mutation (a repeat is then redrawn).
+        equivalence: callable or None, default None. `equivalence(values)`
+            returns canonical values (a dict); equal canonical values mean the
+            same function. Not saved with the state: pass it again on resume.
+        max_neighbour_values: int >= 2, default 64. Decisions with more
+            values than this are not enumerated as neighbours.
         hyperparameters, allow_new_entries, tune_new_entries,
         max_retries_per_trial: as in `keras_tuner.Oracle`.
         max_consecutive_failed_trials, trial_lease_seconds: see `NASOracle`
@@ -62,7 +88,7 @@ class RegularizedEvolutionOracle(NASOracle):
         self,
         objective=None,
         max_trials=10,
-        population_size=20,
+        population_size=10,
         sample_size=5,
         num_mutations=1,
         local_mutation_probability=0.0,
@@ -74,7 +100,15 @@ class RegularizedEvolutionOracle(NASOracle):
         max_retries_per_trial=0,
         max_consecutive_failed_trials=3,
         trial_lease_seconds=None,
+        untried_neighbours=True,
+        equivalence=None,
+        max_neighbour_values=64,
     ):
+        if equivalence is not None and not callable(equivalence):
+            raise ValueError(f"`equivalence` must be callable or None, got {equivalence!r}.")
+        if not isinstance(untried_neighbours, (bool, np.bool_)):
+            raise ValueError(f"`untried_neighbours` must be a bool, got {untried_neighbours!r}.")
+        _check_int("max_neighbour_values", max_neighbour_values, 2)
         _check_int("population_size", population_size, 2)
         _check_int("sample_size", sample_size, 1, population_size)
         _check_int("num_mutations", num_mutations, 1)
@@ -96,6 +130,10 @@ class RegularizedEvolutionOracle(NASOracle):
         self.num_mutations = num_mutations
         self.local_mutation_probability = float(local_mutation_probability)
         self.crossover_probability = float(crossover_probability)
+        self.untried_neighbours = bool(untried_neighbours)
+        self.max_neighbour_values = int(max_neighbour_values)
+        self.equivalence = equivalence
+        self._reset_class_cache()
 
     def population(self):
         """The current population: the most recently completed trials.
@@ -136,6 +174,12 @@ class RegularizedEvolutionOracle(NASOracle):
         if self.crossover_probability and rng.uniform() < self.crossover_probability:
             other = self.tournament(population, rng)
             base = _hp.crossover(space, base, other.hyperparameters.values, rng)
+        if self.untried_neighbours and self.num_mutations == 1:
+            neighbours = self.untried_neighbour_values(base, rng)
+            if neighbours:
+                child = neighbours[int(rng.integers(len(neighbours)))]
+                child[PARENT_KEY] = str(parent.trial_id)
+                return child
         for attempt in range(self.max_proposal_attempts):
             # After repeated collisions, mutate more decisions at once.
             extra = attempt // 10
@@ -152,6 +196,107 @@ class RegularizedEvolutionOracle(NASOracle):
         # The neighbourhood of the parent is exhausted: explore at random.
         return self.random_unique_values(rng)
 
+    # ------------------------------------------------- untried neighbours
+    def untried_neighbour_values(self, values, rng):
+        """The untried children that differ from `values` in one decision.
+
+        Every value of every active decision with at most
+        `max_neighbour_values` values is tried in turn (continuous decisions
+        are left to random mutation); conditional hyperparameters that become
+        active get a random value. Children already tried, or (with
+        `equivalence`) equivalent to a tried one or to an earlier child in the
+        list, are left out.
+
+        Args:
+            values: dict, the parent's values.
+            rng: `numpy.random.Generator`, fills newly active values.
+
+        Returns:
+            list of dicts of values, in search-space order.
+        """
+        space = self.hyperparameters.space
+        base = _hp.complete_values(space, values, rng)
+        tried_classes = self.tried_classes()
+        conditional = any(hp.conditions for hp in space)
+        result, seen = [], set()
+        for hp in _hp.mutable_hyperparameters(space, base):
+            choices = _hp.discrete_values(hp)
+            if choices is None or len(choices) > self.max_neighbour_values:
+                continue
+            current = base.get(hp.name)
+            for value in choices:
+                if value == current:
+                    continue
+                child = dict(base)
+                child[hp.name] = _hp.to_python(value)
+                if conditional:
+                    child = _hp.complete_values(space, child, rng)
+                values_hash = self._compute_values_hash(child)
+                if values_hash in seen or values_hash in self._tried_so_far:
+                    continue
+                seen.add(values_hash)
+                if self.equivalence is not None:
+                    key = self._class_hash(child, values_hash)
+                    if key in seen or key in tried_classes:
+                        continue
+                    seen.add(key)
+                result.append(child)
+        return result
+
+    def _reset_class_cache(self):
+        # values hash -> class hash (memo), trial ids already counted, and
+        # the set of tried class hashes, kept up to date incrementally.
+        self._class_memo = {}
+        self._classed_trials = set()
+        self._tried_class_set = set()
+
+    def _class_hash(self, values, values_hash=None):
+        if values_hash is None:
+            values_hash = self._compute_values_hash(values)
+        key = self._class_memo.get(values_hash)
+        if key is None:
+            canonical = self.equivalence(_hp.decision_values(values))
+            key = "class:" + self._compute_values_hash(canonical)
+            self._class_memo[values_hash] = key
+        return key
+
+    def tried_classes(self):
+        """Hashes of the equivalence classes of all trials created so far.
+
+        Returns:
+            set of str; empty without `equivalence`.
+        """
+        if self.equivalence is None:
+            return set()
+        if len(self._classed_trials) != len(self.trials):
+            for trial_id, trial in self.trials.items():
+                if trial_id not in self._classed_trials:
+                    self._classed_trials.add(trial_id)
+                    self._tried_class_set.add(self._class_hash(trial.hyperparameters.values))
+        return self._tried_class_set
+
+    def random_unique_values(self, rng):
+        """Random values not tried before (nor equivalent to a tried trial).
+
+        With `equivalence`, a draw equivalent to a tried trial is redrawn; after
+        many collisions any untried draw is accepted.
+
+        Returns:
+            dict of values, or `None` when the space looks exhausted.
+        """
+        if self.equivalence is None:
+            return super().random_unique_values(rng)
+        tried_classes = self.tried_classes()
+        fallback = None
+        for _ in range(self.max_proposal_attempts):
+            values = _hp.random_values(self.hyperparameters.space, rng)
+            if self.is_duplicate(values):
+                continue
+            if self._class_hash(values) not in tried_classes:
+                return values
+            fallback = fallback or values
+        return fallback
+
     def get_state(self):
         state = super().get_state()
         state.update(
@@ -160,6 +305,10 @@ class RegularizedEvolutionOracle(NASOracle):
             num_mutations=self.num_mutations,
             local_mutation_probability=self.local_mutation_probability,
             crossover_probability=self.crossover_probability,
+            untried_neighbours=self.untried_neighbours,
+            max_neighbour_values=self.max_neighbour_values,
+            # The callable itself cannot be saved; remember that there was one.
+            uses_equivalence=self.equivalence is not None,
         )
         return state
 
@@ -170,6 +319,16 @@ class RegularizedEvolutionOracle(NASOracle):
         self.num_mutations = state["num_mutations"]
         self.local_mutation_probability = state["local_mutation_probability"]
         self.crossover_probability = state["crossover_probability"]
+        # States saved before these settings existed: the old behaviour.
+        self.untried_neighbours = state.get("untried_neighbours", False)
+        self.max_neighbour_values = state.get("max_neighbour_values", 64)
+        self._reset_class_cache()
+        if state.get("uses_equivalence") and self.equivalence is None:
+            warnings.warn(
+                "This search was saved with an `equivalence` callable, which is "
+                "not part of the saved state; pass `equivalence=` again to the "
+                "oracle (or tuner) to resume it identically."
+            )
 
 
 class RegularizedEvolution(NASTuner):
@@ -183,12 +342,17 @@ class RegularizedEvolution(NASTuner):
             returns a compiled Keras model.
         objective: str, `keras_tuner.Objective`, or list of them.
         max_trials: int, default 10. Total number of trials.
-        population_size: int, default 20. See `RegularizedEvolutionOracle`.
+        population_size: int, default 10. See `RegularizedEvolutionOracle`.
         sample_size: int, default 5. Tournament size.
         num_mutations: int, default 1. Decisions changed per child.
         local_mutation_probability: float in [0, 1], default 0.0.
         crossover_probability: float in [0, 1], default 0.0.
         seed: int or None. Random seed.
+        untried_neighbours: bool, default True. Children are untried
+            one-decision neighbours of the parent.
+        equivalence: callable or None. Maps values to canonical values; see
+            `RegularizedEvolutionOracle`. Pass it again when resuming.
+        max_neighbour_values: int, default 64.
         hyperparameters, tune_new_entries, allow_new_entries,
         max_retries_per_trial: as in `keras_tuner.RandomSearch`.
         max_consecutive_failed_trials, trial_lease_seconds: see `NASOracle`.
@@ -209,7 +373,7 @@ class RegularizedEvolution(NASTuner):
         hypermodel=None,
         objective=None,
         max_trials=10,
-        population_size=20,
+        population_size=10,
         sample_size=5,
         num_mutations=1,
         local_mutation_probability=0.0,
@@ -221,6 +385,9 @@ class RegularizedEvolution(NASTuner):
         max_retries_per_trial=0,
         max_consecutive_failed_trials=3,
         trial_lease_seconds=None,
+        untried_neighbours=True,
+        equivalence=None,
+        max_neighbour_values=64,
         **kwargs,
     ):
         self.seed = seed
@@ -239,5 +406,8 @@ class RegularizedEvolution(NASTuner):
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
             trial_lease_seconds=trial_lease_seconds,
+            untried_neighbours=untried_neighbours,
+            equivalence=equivalence,
+            max_neighbour_values=max_neighbour_values,
         )
         super().__init__(oracle, hypermodel, **kwargs)
