@@ -440,8 +440,6 @@ class NASOracle(keras_tuner.Oracle):
         self.mnas_scalarization = state.get("mnas_scalarization")
 
     def save(self):
-        if getattr(self, "_defer_save", False):
-            return
         atomic_write_text(self._get_oracle_fname(), json.dumps(self.get_state()))
 
     def _save_trial(self, trial):
@@ -662,14 +660,7 @@ class NASOracle(keras_tuner.Oracle):
                 del self.ongoing_trials[holder]
             return
         self._heartbeats.pop(trial.trial_id, None)
-        # Keras Tuner saves the oracle inside `end_trial` before it removes
-        # the trial from `ongoing_trials`; skip that save and write the state
-        # once, afterwards (one full state write per ended trial, not two).
-        self._defer_save = True
-        try:
-            super().end_trial(trial)
-        finally:
-            self._defer_save = False
+        super().end_trial(trial)
         self.save()  # now without the ended trial in `ongoing_trials`
 
     def end_trial(self, trial):
