@@ -158,3 +158,26 @@ def test_evolution_strategy_if_available():
     entry = res["results"][0]
     assert entry["strategy"] == "evolution" and entry["failed_queries_per_run"] == 0.0
     assert 85.0 < entry["mean_report"] <= 94.3733
+
+
+def test_two_objective_benchmark_reports_regret_and_hypervolume(tmp_path, capsys):
+    import json
+
+    from keras_nas_plus import cli
+
+    out = tmp_path / "mo.json"
+    code = cli.main(["benchmark", "--table", "nb201-cifar10", "--objective-column", "valid_acc_200ep:max",
+                     "--objective-column", "params_mb:min", "--strategy", "evolution", "--strategy", "random",
+                     "--queries", "30", "--seeds", "2", "--json", str(out), "--quiet"])
+    assert code == 0
+    result = json.load(open(out))
+    assert [r["strategy"] for r in result["results"]] == ["evolution", "random"]
+    for r in result["results"]:
+        assert r["objectives"] == ["valid_acc_200ep:max", "params_mb:min"]
+        assert 0.0 <= r["mean_budget_regret"] < 10.0
+        assert 0.0 < r["mean_hypervolume_ratio"] <= 1.0
+    assert len(result["budgets"]) == 5
+    code = cli.main(["benchmark", "--objective-column", "a:max", "--objective-column", "b:min",
+                     "--objective-column", "c:min", "--seeds", "1"])
+    assert code == 2
+    assert "exactly 2" in capsys.readouterr().err

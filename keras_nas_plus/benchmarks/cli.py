@@ -52,7 +52,13 @@ def add_parser(subparsers):
         help="For nb201-cifar10: noisy (one seed's valid acc per arch and run), mean, or 12ep. Default noisy.",
     )
     p.add_argument("--decision-columns", help="CSV: comma-separated decision columns.")
-    p.add_argument("--objective-column", help="CSV: the metric the oracle sees.")
+    p.add_argument(
+        "--objective-column",
+        action="append",
+        help="The metric the oracle sees (CSV tables). Give it twice as NAME:max / NAME:min for a "
+             "two-objective search (e.g. valid_acc_200ep:max and params_mb:min, also on nb201-cifar10); "
+             "results then have mean_budget_regret and mean_hypervolume_ratio.",
+    )
     p.add_argument("--report-column", help="CSV: the metric reported for the chosen architecture (default: objective column).")
     p.add_argument("--cost-column", help="CSV: simulated seconds per evaluation (for --time-budget).")
     p.add_argument("--direction", choices=("max", "min"), default="max", help="Objective/report direction (default max).")
@@ -85,7 +91,7 @@ def _load(args):
     return table_module.TabularBenchmark.from_csv(
         args.table,
         decision_columns=args.decision_columns,
-        objective_column=args.objective_column,
+        objective_column=args.objective_column[0],
         report_column=args.report_column,
         cost_column=args.cost_column,
         direction=args.direction,
@@ -103,6 +109,11 @@ def run(args):
     """
     from keras_nas_plus.benchmarks import harness
 
+    if args.objective_column and len(args.objective_column) > 1:
+        return _run_multiobjective(args)
+    if args.objective_column and ":" in args.objective_column[0]:
+        name, _, direction = args.objective_column[0].partition(":")
+        args.objective_column[0], args.direction = name, direction or args.direction
     try:
         table = _load(args)
         strategies = args.strategy or ["evolution", "random"]
@@ -131,6 +142,41 @@ def run(args):
         except ImportError as e:
             print(f"keras-nas-plus benchmark: {e}", file=sys.stderr)
             return 2
+    return 0
+
+
+def _run_multiobjective(args):
+    from keras_nas_plus.benchmarks import multiobjective
+    from keras_nas_plus.benchmarks import table as table_module
+
+    try:
+        objectives = multiobjective.parse_objective_columns(args.objective_column)
+        names = [n for n, _ in objectives]
+        equivalence = None
+        if args.table in table_module.NAMED_TABLES:
+            from keras_nas_plus.spaces import nb201
+
+            table = table_module.load_table(args.table, objective="mean")
+            path = table_module.table_path(args.table)
+            equivalence = nb201.canonical_values
+        else:
+            if not args.decision_columns:
+                raise ValueError("A CSV --table needs --decision-columns.")
+            table = table_module.TabularBenchmark.from_csv(
+                args.table, decision_columns=args.decision_columns, objective_column=names[0])
+            path = args.table
+        columns = multiobjective.read_columns(path, names)
+        strategies = [harness_name.split(":")[0] for harness_name in (args.strategy or ["evolution", "random"])]
+        result = multiobjective.run_pareto_benchmark(
+            table, columns, objectives, strategies, queries=args.queries[-1], seeds=args.seeds,
+            first_seed=args.first_seed, equivalence=equivalence,
+            progress=None if args.quiet else (lambda line: print(line, flush=True)))
+    except (ValueError, FileNotFoundError, ImportError) as e:
+        print(f"keras-nas-plus benchmark: error: {e}", file=sys.stderr)
+        return 2
+    if args.json_path:
+        with open(args.json_path, "w") as f:
+            json.dump(result, f, indent=1)
     return 0
 
 

@@ -288,6 +288,17 @@ class TabularBenchmark:
         )
 
 
+def table_path(name):
+    """Path of a shipped table's CSV file.
+
+    Raises:
+        ValueError: for an unknown table name.
+    """
+    if name not in NAMED_TABLES:
+        raise ValueError(f"Unknown table {name!r}; shipped tables: {list(NAMED_TABLES)}.")
+    return os.path.join(DATA_DIR, "nb201_cifar10.csv.gz")
+
+
 def load_table(name, objective="noisy"):
     """Loads a table shipped with the package.
 
@@ -311,7 +322,7 @@ def load_table(name, objective="noisy"):
         raise ValueError(f"`objective` must be one of {list(NB201_OBJECTIVES)} for {name}, got {objective!r}.")
     from keras_nas_plus.spaces import nb201
 
-    path = os.path.join(DATA_DIR, "nb201_cifar10.csv.gz")
+    path = table_path(name)
     choices = {e: list(nb201.OPERATIONS) for e in nb201.EDGE_NAMES}
     kwargs = dict(
         decision_columns=list(nb201.EDGE_NAMES),

@@ -1,0 +1,166 @@
+"""Two-objective tabular benchmarks: a quality metric against a cost metric.
+
+Used by `keras-nas-plus benchmark` when `--objective-column` is given twice
+(e.g. `valid_acc_200ep:max` and `params_mb:min`). Every strategy searches with
+both objectives (`keras_tuner.Objective` list), nothing is trained, and each
+run is scored by
+
+* budget regret: for cost budgets at the 10th, 25th, 50th, 75th and 100th
+  percentile of the table's cost, the best quality in the table within the
+  budget minus the best quality found within it, averaged over budgets;
+* hypervolume ratio: hypervolume of the found architectures' front over that
+  of the table's front, reference point (85th percentile of quality, worst
+  cost) — with the worst quality as reference even random search scores
+  about 0.99, which says nothing.
+"""
+
+import os
+import shutil
+import tempfile
+import time
+
+import numpy as np
+
+from keras_nas_plus.oracles import _pareto
+
+BUDGET_PERCENTILES = (10, 25, 50, 75, 100)
+
+
+def parse_objective_columns(specs):
+    """`["name:max", "cost:min"]` -> `[("name", "max"), ("cost", "min")]`.
+
+    Raises:
+        ValueError: unless exactly two columns with directions max/min are given.
+    """
+    parsed = []
+    for spec in specs:
+        name, _, direction = str(spec).partition(":")
+        direction = direction.strip() or "max"
+        if not name.strip() or direction not in ("max", "min"):
+            raise ValueError(f"--objective-column {spec!r}: expected NAME or NAME:max / NAME:min")
+        parsed.append((name.strip(), direction))
+    if len(parsed) != 2:
+        raise ValueError(f"multi-objective benchmarks take exactly 2 --objective-column values, got {len(parsed)}")
+    return parsed
+
+
+def _oriented(values, direction):
+    """Values turned into 'larger is better'."""
+    return values if direction == "max" else -values
+
+
+def _make_oracle(name, hyperparameters, objectives, seed, max_trials, equivalence=None):
+    import keras_tuner
+
+    from keras_nas_plus.benchmarks.harness import make_oracle
+
+    objective = [keras_tuner.Objective(n, d) for n, d in objectives]
+    return make_oracle(name, hyperparameters, objective, max_trials, seed, equivalence=equivalence)
+
+
+def read_columns(path, names):
+    """Reads numeric columns of a CSV (or .csv.gz) in row order.
+
+    Raises:
+        ValueError: naming a missing column or a non-numeric value.
+    """
+    import csv
+    import gzip
+
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [n for n in names if n not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: no column {missing[0]!r}; columns are {reader.fieldnames}")
+        values = {n: [] for n in names}
+        for line, row in enumerate(reader, start=2):
+            for n in names:
+                try:
+                    values[n].append(float(row[n]))
+                except (TypeError, ValueError):
+                    raise ValueError(f"{path}, line {line}: column {n!r} is not numeric: {row[n]!r}") from None
+    return {n: np.asarray(v) for n, v in values.items()}
+
+
+def run_one(table, columns, objectives, oracle, queries):
+    """One search over `table` with both objectives; returns row indices found."""
+    oracle.verbose = 0
+    oracle.max_consecutive_failed_trials = queries + 1
+    scratch = tempfile.mkdtemp(prefix="knp-mo-", dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
+    oracle._set_project_dir(scratch, "oracle")
+    # Search quality only: the oracle's state and trial files are not needed.
+    oracle.save = lambda: None
+    oracle._save_trial = lambda trial: None
+    found = []
+    try:
+        for _ in range(queries):
+            trial = oracle.create_trial("bench")
+            if trial.status != "RUNNING":
+                break
+            row = table.lookup(trial.hyperparameters.values)
+            if row is None:
+                trial.status = "FAILED"
+                oracle.end_trial(trial)
+                continue
+            metrics = {name: float(columns[name][row]) for name, _ in objectives}
+            # Keras Tuner's own oracles score several objectives by their sum.
+            metrics["multi_objective"] = sum(
+                -metrics[n] if d == "max" else metrics[n] for n, d in objectives
+            )
+            oracle.update_trial(trial.trial_id, metrics)
+            trial.status = "COMPLETED"
+            oracle.end_trial(trial)
+            found.append(row)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return np.array(found, dtype=int)
+
+
+def run_pareto_benchmark(table, columns, objectives, strategies, queries=150, seeds=300, first_seed=1,
+                         progress=None, equivalence=None):
+    """Runs strategies on a two-objective table and scores their fronts.
+
+    Args:
+        table: `TabularBenchmark` (decisions and lookup).
+        columns: dict column name -> array `(num_rows,)` of that metric.
+        objectives: `[(quality, "max"|"min"), (cost, "max"|"min")]`.
+        strategies: list of strategy names (`evolution`, `random`, `rl`, ...).
+        queries: int, queries per run.
+        seeds: int, runs per strategy (seeds `first_seed..first_seed+seeds-1`).
+        progress: callable(str) or None.
+        equivalence: optional callable for oracles that skip equivalent
+            architectures (NAS-Bench-201: `nb201.canonical_values`).
+
+    Returns:
+        dict with `results` (per strategy: `mean_budget_regret`,
+        `mean_hypervolume_ratio`, their std, `seconds`), `budgets` and `reference`.
+    """
+    (qname, qdir), (cname, cdir) = objectives
+    quality = _oriented(np.asarray(columns[qname], dtype=float), qdir)
+    cost = -_oriented(np.asarray(columns[cname], dtype=float), cdir)  # smaller is better
+    budgets = np.percentile(cost, BUDGET_PERCENTILES)
+    reference = np.array([-np.percentile(quality, 85), cost.max()])
+    true_hv = _pareto.hypervolume(np.c_[-quality, cost], reference)
+    results = []
+    for name in strategies:
+        regrets, ratios, start = [], [], time.time()
+        for seed in range(first_seed, first_seed + seeds):
+            oracle = _make_oracle(name, table.hyperparameters(), objectives, seed, queries, equivalence)
+            rows = run_one(table, columns, objectives, oracle, queries)
+            regrets.append(_pareto.budget_regret(quality[rows], cost[rows], quality, cost, budgets))
+            ratios.append(_pareto.hypervolume(np.c_[-quality[rows], cost[rows]], reference) / true_hv)
+        entry = {
+            "strategy": name, "queries": queries, "seeds": seeds,
+            "objectives": [f"{n}:{d}" for n, d in objectives],
+            "mean_budget_regret": float(np.mean(regrets)), "std_budget_regret": float(np.std(regrets)),
+            "mean_hypervolume_ratio": float(np.mean(ratios)), "std_hypervolume_ratio": float(np.std(ratios)),
+            "seconds": round(time.time() - start, 1),
+        }
+        results.append(entry)
+        if progress:
+            progress(f"{name:<10} queries={queries} seeds={seeds} "
+                     f"mean_budget_regret={entry['mean_budget_regret']:.4f} "
+                     f"mean_hypervolume_ratio={entry['mean_hypervolume_ratio']:.4f}")
+    return {"budgets": budgets.tolist(), "reference": [float(-reference[0]), float(reference[1])],
+            "results": results}
