@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 
-.PHONY: install install-test example test test-jax test-slow test-torch
+.PHONY: install install-test example test test-slow test-torch
 
 install:
 	$(PIP) install -q -e ".[all]"
@@ -16,7 +16,7 @@ example: install
 # The default suite on TensorFlow, then the backend-agnostic core under JAX.
 test: install-test
 	$(PYTHON) -m pytest
-	KERAS_BACKEND=jax $(PYTHON) -m pytest -m core
+	KERAS_BACKEND=jax $(PYTHON) -m pytest -m "core and not slow"
 
 test-slow: install-test
 	$(PYTHON) -m pytest -m slow
