@@ -61,7 +61,7 @@ def test_chain_operations_and_layer_names():
     assert model.get_layer("layer_2_sepconv").output.shape[1:3] == (8, 8)
     bn = model.get_layer("layer_0_bn")
     assert bn.momentum == pytest.approx(0.9)
-    assert space.describe(values) == "conv5x5-8 > maxpool3x3 > sepconv3x3-8"
+    assert space.describe(values) == "conv5x5-8 > /2 maxpool3x3 > sepconv3x3-16"
 
 
 def test_skip_connections_add_and_concat():

@@ -336,13 +336,22 @@ class MacroSearchSpace(keras_tuner.HyperModel):
 
     # -------------------------------------------------------- describe
     def describe(self, values):
-        """One-line architecture summary for hyperparameter `values` (dict)."""
+        """One-line architecture summary for hyperparameter `values` (dict).
+
+        Convolutions show their actual number of filters (the choice times 2
+        per downsampling before the layer); `/2` marks a downsampling.
+        """
         num_layers = values.get("num_layers", self.min_layers)
+        down = self._downsample_positions(num_layers)
         parts = []
+        stage = 0
         for i in range(num_layers):
             op = values.get(f"layer_{i}/op", self.operations[0])
-            if op in _CONV_OPS:
-                op += f"-{values.get(f'layer_{i}/filters', self.filters[0])}"
+            if i in down:
+                stage += 1
+                op = "/2 " + op
+            if op.split()[-1] in _CONV_OPS:
+                op += f"-{int(values.get(f'layer_{i}/filters', self.filters[0])) * 2**stage}"
             skips = [j for j in range(i) if values.get(f"layer_{i}/skip_from_{j}")]
             if skips:
                 op += "+skip" + ",".join(str(j) for j in skips)
