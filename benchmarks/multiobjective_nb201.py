@@ -23,9 +23,7 @@ import argparse
 import csv
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -70,40 +68,8 @@ def make_oracle(name, hp, seed, max_trials, evolution_kwargs):
     raise ValueError(f"unknown strategy {name!r}")
 
 
-def run_one(table, acc, params, oracle, queries):
-    """One search; returns the row indices evaluated, in order."""
-    oracle.verbose = 0
-    oracle.max_consecutive_failed_trials = queries + 1
-    scratch = tempfile.mkdtemp(prefix="knp-mo-", dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
-    oracle._set_project_dir(scratch, "oracle")
-    # Search quality only: skip writing the oracle state and trial files
-    # (the same for every strategy).
-    oracle.save = lambda: None
-    oracle._save_trial = lambda trial: None
-    found = []
-    try:
-        for _ in range(queries):
-            trial = oracle.create_trial("bench")
-            if trial.status != "RUNNING":
-                break
-            row = table.lookup(trial.hyperparameters.values)
-            if row is None:
-                trial.status = "FAILED"
-                oracle.end_trial(trial)
-                continue
-            metrics = {"valid_acc_200ep": float(acc[row]), "params_mb": float(params[row])}
-            # Keras Tuner's own oracles score by the summed objective.
-            metrics["multi_objective"] = metrics["params_mb"] - metrics["valid_acc_200ep"]
-            oracle.update_trial(trial.trial_id, metrics)
-            trial.status = "COMPLETED"
-            oracle.end_trial(trial)
-            found.append(row)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return np.array(found, dtype=int)
-
-
 def main(argv=None):
+    from keras_nas_plus.benchmarks import multiobjective
     from keras_nas_plus.oracles import _pareto
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -132,7 +98,8 @@ def main(argv=None):
             if name == "evolution":
                 oracle.crowding_scale = args.crowding_scale
                 oracle.pareto_archive = not args.no_archive
-            rows = run_one(table, acc, params, oracle, args.queries)
+            rows = multiobjective.run_one(table, {"valid_acc_200ep": acc, "params_mb": params}, OBJECTIVES,
+                                          oracle, args.queries)
             regrets.append(_pareto.budget_regret(acc[rows], params[rows], acc, params, budgets))
             ratios.append(_pareto.hypervolume(np.c_[-acc[rows], params[rows]], reference) / true_hv)
             if len(regrets) % 25 == 0:
