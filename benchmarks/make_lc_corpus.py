@@ -237,19 +237,62 @@ def train_one(arch, data, epochs, batch_size, seed, keras, jax):
     return rec
 
 
+def train_one_fit(arch, data, epochs, batch_size, seed, keras):
+    """Backend-agnostic variant (plain `model.fit`), used with the torch backend.
+
+    No compilation step, so many small models cost little CPU; each epoch
+    is a Keras `fit` epoch followed by evaluation on the validation split.
+    """
+    keras.utils.set_random_seed(seed)
+    model = build_model(arch, keras)
+    model.compile(optimizer=keras.optimizers.Adam(arch["learning_rate"]),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    xtr, ytr, xva, yva = data
+    rec = {k: [] for k in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_seconds")}
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            rec["epoch_seconds"].append(round(time.time() - self.t0, 4))
+            for key, name in (("train_loss", "loss"), ("train_accuracy", "accuracy"),
+                              ("val_loss", "val_loss"), ("val_accuracy", "val_accuracy")):
+                v = float(logs.get(name, float("nan")))
+                rec[key].append(round(v, 6) if np.isfinite(v) else None)
+
+    model.fit(xtr, ytr, validation_data=(xva, yva), epochs=epochs, batch_size=batch_size,
+              verbose=0, callbacks=[Timer()])
+    rec["params"] = int(model.count_params())
+    return rec
+
+
 def worker(args):
     os.environ.setdefault("KERAS_BACKEND", "jax")
-    import jax
     import keras
 
-    if args.mixed:
+    backend = keras.backend.backend()
+    if args.mixed and backend == "jax":
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
     d = np.load(args.data)
     xtr, ytr, xva, yva = d["x_train"], d["y_train"], d["x_test"], d["y_test"]
     if args.subset:
         xtr, ytr = xtr[: args.subset], ytr[: args.subset]
         xva, yva = xva[: args.subset // 5], yva[: args.subset // 5]
-    data = tuple(jax.device_put(a) for a in (xtr, ytr.astype("int32"), xva, yva.astype("int32")))
+    if backend == "jax":
+        import jax
+
+        data = tuple(jax.device_put(a) for a in (xtr, ytr.astype("int32"), xva, yva.astype("int32")))
+        device = str(jax.devices()[0])
+    else:
+        data = ((xtr.astype("float32") / 255.0)[..., None], ytr.astype("int32"),
+                (xva.astype("float32") / 255.0)[..., None], yva.astype("int32"))
+        device = backend
+        if backend == "torch":
+            import torch
+
+            torch.set_num_threads(1)
+            device = "torch:" + (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")
     archs = sample_archs(args.n_archs, args.seed)
     path = os.path.join(args.tmp, f"w{args.worker_id}.jsonl")
     durations = []
@@ -261,9 +304,13 @@ def worker(args):
             break
         t = time.time()
         try:
-            rec = train_one(archs[i], data, args.epochs, args.batch_size, args.seed * 1000 + i, keras, jax)
+            if backend == "jax":
+                rec = train_one(archs[i], data, args.epochs, args.batch_size, args.seed * 1000 + i, keras, jax)
+            else:
+                rec = train_one_fit(archs[i], data, args.epochs, args.batch_size, args.seed * 1000 + i, keras)
             rec.update({"arch_id": i, "arch": archs[i], "wall_seconds": round(time.time() - t, 2),
-                        "device": str(jax.devices()[0])})
+                        "device": device, "backend": backend, "train_examples": int(len(xtr)),
+                        "val_examples": int(len(xva))})
         except Exception as e:  # record failures, keep going
             rec = {"arch_id": i, "arch": archs[i], "error": repr(e)[:300]}
         durations.append(time.time() - t)
@@ -300,7 +347,8 @@ def main():
     p.add_argument("--subset", type=int, default=0)
     p.add_argument("--start", type=int, default=0, help="first index into the sampled list")
     p.add_argument("--space", default="", help="'macro' or 'cell' to train one space only")
-    p.add_argument("--mixed", type=int, default=1)
+    p.add_argument("--mixed", type=int, default=1, help="bf16 mixed precision (jax only)")
+    p.add_argument("--backend", default="jax", help="jax (jitted scan per epoch) or torch (model.fit)")
     p.add_argument("--deadline", type=float, default=480.0, help="seconds after start")
     p.add_argument("--t0", type=float, default=0.0)
     p.add_argument("--data", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "fashion_mnist.npz"))
@@ -315,7 +363,7 @@ def main():
     t0 = time.time()
     os.makedirs(args.tmp, exist_ok=True)
     os.makedirs(args.out, exist_ok=True)
-    env = dict(os.environ, KERAS_BACKEND="jax", XLA_PYTHON_CLIENT_PREALLOCATE="false",
+    env = dict(os.environ, KERAS_BACKEND=args.backend, XLA_PYTHON_CLIENT_PREALLOCATE="false",
                TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
     # Convolution autotuning by 14 processes at once on one GPU made compiles slow (first run).
     env.setdefault("XLA_FLAGS", "--xla_gpu_autotune_level=0")

@@ -50,6 +50,7 @@ DEFAULTS = {
         "project_name": "trials",
         "seed": 0,
         "final_epochs": 0,
+        "final_training": None,
         "max_retries_per_trial": 0,
         "max_consecutive_failed_trials": 5,
         "max_model_size": None,
@@ -112,9 +113,33 @@ def _validate_search(search):
     v = search["time_budget"]
     _check("search.time_budget", v is None or (_is_number(v) and v > 0), v, "null or a positive number of seconds")
     _check("search.verbose", search["verbose"] in (0, 1, 2), search["verbose"], "0, 1 or 2")
+    _validate_final_training(search["final_training"])
     if search["objectives"] is not None:
         parse_objectives(search["objectives"])
     _validate_constraints(search["constraints"])
+
+
+#: Keys of `search.final_training` (the recipe of the final phase).
+FINAL_TRAINING_KEYS = ("epochs", "batch_size", "time_budget", "space")
+
+
+def _validate_final_training(final):
+    if final is None:
+        return
+    _check("search.final_training", isinstance(final, dict), final,
+           f"a mapping with keys among {', '.join(FINAL_TRAINING_KEYS)}")
+    for key, value in final.items():
+        name = f"search.final_training.{key}"
+        if key not in FINAL_TRAINING_KEYS:
+            raise ConfigError(f"{name}: unknown key; allowed: {', '.join(FINAL_TRAINING_KEYS)}")
+        if key in ("epochs", "batch_size"):
+            _check(name, _is_int(value) and value >= 1, value, "an integer >= 1")
+        elif key == "time_budget":
+            _check(name, value is None or (_is_number(value) and value > 0), value,
+                   "null or a positive number of seconds")
+        elif key == "space":
+            _check(name, isinstance(value, dict), value,
+                   "a mapping of search-space arguments, e.g. {augmentation: translate_flip}")
 
 
 #: Keys of `search.constraints` (hard constraints, see `NASTuner`).
@@ -350,6 +375,13 @@ def validate_config(raw):
     _validate_data(config["data"])
     _validate_search(config["search"])
     _validate_space(config["space"])
+    final = config["search"]["final_training"]
+    if final and final.get("space"):
+        overrides = dict(final["space"])
+        if "type" in overrides:
+            raise ConfigError("search.final_training.space.type: the space type cannot change in the final phase")
+        _check_kwargs("search.final_training.space", space_class(config["space"]["type"]), overrides,
+                      _SPACE_RESERVED)
     _validate_strategy(config["strategy"])
     _validate_estimation(config["estimation"])
     return config

@@ -249,6 +249,13 @@ def run_search(config, overwrite=False):
     directory = search["directory"]
     data = load_data(config["data"], search["seed"])
     space = build_space(config["space"], data)
+    final_training = dict(search.get("final_training") or {})
+    final_space = space
+    if final_training.get("space"):  # the final recipe's argument overrides, checked before any work
+        try:
+            final_space = build_space({**config["space"], **final_training["space"]}, data)
+        except config_module.ConfigError as e:
+            raise config_module.ConfigError(f"search.final_training.{e}") from e
     if os.path.exists(directory) and not os.path.isdir(directory):
         raise RunError(f"search.directory {directory!r} is a file, not a directory")
     _check_resume(config, directory, overwrite)
@@ -302,20 +309,36 @@ def run_search(config, overwrite=False):
     best_values = dict(best_trial.hyperparameters.values)
 
     start = time.time()
-    final_epochs = search["final_epochs"]
+    final_epochs = final_training.get("epochs", search["final_epochs"])
+    final_info = {"epochs": final_epochs}
     if final_epochs:
+        budget = final_training.get("time_budget")
+        batch_size = final_training.get("batch_size", search["batch_size"])
         _log(verbose, f"\nFinal phase: training trial {best_trial.trial_id}'s architecture for "
-             f"{final_epochs} epochs on train + validation data")
+             f"{final_epochs} epochs on train + validation data"
+             + (f" (time budget {budget:g} s)" if budget else ""))
         keras.utils.set_random_seed(search["seed"])
         final_hp = best_trial.hyperparameters.copy()
-        model = tuner.hypermodel.build(final_hp)
-        tuner.hypermodel.fit(
+        model = final_space.build(final_hp)
+        callbacks = []
+        if budget:
+            from keras_nas_plus.spaces._training import TimeBudget
+
+            callbacks.append(TimeBudget(budget))
+        history = final_space.fit(
             final_hp,
             model,
             np.concatenate([data["x_train"], data["x_val"]]),
             np.concatenate([data["y_train"], data["y_val"]]),
-            epochs=final_epochs, batch_size=search["batch_size"], verbose=0 if verbose < 2 else 1,
+            epochs=final_epochs, batch_size=batch_size, verbose=0 if verbose < 2 else 1,
+            callbacks=callbacks,
         )
+        trained = len(getattr(history, "epoch", []) or []) or final_epochs
+        final_info.update(epochs_trained=trained, batch_size=batch_size)
+        if budget:
+            final_info.update(time_budget=budget, stopped_by_time_budget=callbacks[0].stopped_epoch is not None)
+        if final_space is not space:
+            final_info["space_overrides"] = dict(final_training["space"])
     elif fidelity_phase is not None:
         model = fidelity_phase["model"]
     else:
@@ -336,7 +359,7 @@ def run_search(config, overwrite=False):
         "test_metrics": {k: float(v) for k, v in evaluation.items()},
         "num_trials": len(records),
         "model_path": os.path.abspath(model_path),
-        "final_phase": {"epochs": final_epochs, "seconds": round(final_seconds, 2)},
+        "final_phase": {**final_info, "seconds": round(final_seconds, 2)},
         "search_seconds": round(search_seconds, 2),
         "time_budget_reached": bool(getattr(tuner, "budget_exhausted", False)),
         "learning_curve": lce_summary,

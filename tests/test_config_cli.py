@@ -193,3 +193,26 @@ def test_pareto_front_of_params_and_score():
 
     points = [(10, 0.5), (20, 0.7), (15, 0.4), (30, 0.65), (40, 0.9)]
     assert [points[i] for i in pareto_front(points)] == [(10, 0.5), (20, 0.7), (40, 0.9)]
+
+
+def test_final_training_recipe_overrides_space_and_batch(tmp_path, capsys):
+    config = tiny_config(tmp_path, max_trials=2)
+    config["space"]["augmentation"] = ["none", "translate"]
+    config["search"]["final_training"] = {"epochs": 2, "batch_size": 8, "time_budget": 600,
+                                          "space": {"augmentation": "translate_flip_erase", "learning_rate": 0.005}}
+    code, out, err = run_cli(["search", write(tmp_path, config)], capsys)
+    assert code == 0, err
+    results = json.load(open(tmp_path / "run" / "results.json"))
+    final = results["final_phase"]
+    assert final["epochs"] == 2 and final["epochs_trained"] == 2 and final["batch_size"] == 8
+    assert final["time_budget"] == 600 and final["stopped_by_time_budget"] is False
+    assert final["space_overrides"]["augmentation"] == "translate_flip_erase"
+    model = keras.saving.load_model(results["model_path"])
+    assert model.get_layer("augment").erase == 0.5 and model.get_layer("augment").flip
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.005)
+    # a bad override value is reported before anything runs
+    config["search"]["final_training"]["space"]["augmentation"] = "mixup"
+    config["search"]["directory"] = str(tmp_path / "run2")
+    code, _, err = run_cli(["search", write(tmp_path, config)], capsys)
+    assert code == 2 and "search.final_training.space" in err and "mixup" in err
+    assert not os.path.exists(tmp_path / "run2")

@@ -180,3 +180,48 @@ def test_random_shift_moves_pixels_within_bounds_and_flips():
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x, training=False)), x)
     clone = RandomShift.from_config(layer.get_config())
     assert clone.max_shift == 1 and clone.flip
+
+
+def test_random_erasing_zeroes_one_rectangle_per_erased_example():
+    from keras_nas_plus.spaces._training import RandomShift
+
+    x = np.ones((256, 10, 10, 1), "float32")
+    layer = RandomShift(max_shift=0, erase=0.5, seed=3)
+    out = keras.ops.convert_to_numpy(layer(x, training=True))[..., 0]
+    erased = (out == 0).sum(axis=(1, 2))
+    # about half the examples lose 2 % to 40 % of their area (rounded to whole pixels)
+    assert 0.35 < np.mean(erased > 0) < 0.65
+    assert erased.max() <= 40 + 2 * 10
+    for image in out[erased > 0][:20]:  # the erased pixels form one rectangle
+        rows, cols = np.nonzero(image == 0)
+        assert (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1) == len(rows)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x, training=False)), x)
+    assert RandomShift.from_config(layer.get_config()).erase == 0.5
+    with pytest.raises(ValueError, match="erase"):
+        RandomShift(erase=1.5)
+
+
+def test_time_budget_stops_fit_and_cosine_follows_the_budget():
+    from keras_nas_plus.spaces._training import TimeBudget
+
+    space = MacroSearchSpace((8, 8, 1), 3, min_layers=1, max_layers=1, filters=4, learning_rate=0.01)
+    hp = kt.HyperParameters()
+    model = space.build(hp)
+    budget = TimeBudget(1.0)
+    now = [0.0]
+    budget.clock = lambda: now[0]  # a fake clock: every batch takes 0.125 s
+    seen = []
+
+    class Tick(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+            now[0] += 0.125
+
+    x, y = np.zeros((8, 8, 8, 1), "float32"), np.zeros(8, "int32")
+    history = space.fit(hp, model, x, y, epochs=1000, batch_size=2, verbose=0, callbacks=[Tick(), budget])
+    assert budget.stopped_epoch == 1 and len(history.epoch) == 2  # 8 batches, 4 per epoch
+    expected = [0.005 * (1 + np.cos(np.pi * min(1.0, 0.125 * i))) for i in range(len(seen))]
+    np.testing.assert_allclose(seen, expected, rtol=1e-4, atol=1e-7)  # the decay follows the time spent
+    assert len(seen) == 8
+    with pytest.raises(ValueError, match="seconds"):
+        TimeBudget(0)

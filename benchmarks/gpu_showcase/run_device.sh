@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the GPU showcase on the device machine (H200, no TensorFlow, Keras on JAX):
 # regularized evolution and Keras Tuner's RandomSearch side by side on the same GPU, with the
-# same wall-clock search budget and the same final training. Writes into $OUT.
+# same wall-clock search budget and the same final training recipe. Writes into $OUT:
+# evolution.log, random.log, gpu_util.csv and showcase.tgz (both run directories without model
+# files, and the `report` output of each).
 set -u
 export KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false XLA_PYTHON_CLIENT_MEM_FRACTION=0.4 PYTHONUNBUFFERED=1
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
@@ -9,7 +11,7 @@ export PYTHONPATH=/tmp/site:$PWD
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 2 > "$OUT/gpu_util.csv" &
 SMI=$!
-CFG=benchmarks/gpu_showcase/fashion_mnist_gpu.yaml
+CFG=${CFG:-benchmarks/gpu_showcase/fashion_mnist_gpu.yaml}
 python3 -m keras_nas_plus.cli search $CFG --overwrite > "$OUT/evolution.log" 2>&1 &
 EVO=$!
 python3 -m keras_nas_plus.cli search $CFG --overwrite --set 'strategy={type: random}' \
@@ -17,8 +19,9 @@ python3 -m keras_nas_plus.cli search $CFG --overwrite --set 'strategy={type: ran
 RND=$!
 wait $EVO $RND
 kill $SMI
+mkdir -p runs/reports
 for arm in evolution random; do
-  python3 -m keras_nas_plus.cli report runs/gpu_$arm --output "$OUT/report_$arm" > "$OUT/report_$arm.txt" 2>&1
-  (cd runs && tar czf "$OUT/run_$arm.tgz" --exclude='*.keras' --exclude='*.weights.h5' gpu_$arm)
+  python3 -m keras_nas_plus.cli report runs/gpu_$arm --output runs/reports/$arm > runs/reports/$arm.txt 2>&1
 done
-tail -5 "$OUT/evolution.log" "$OUT/random.log"
+(cd runs && tar czf "$OUT/showcase.tgz" --exclude='*.keras' --exclude='*.weights.h5' --exclude='*.h5' gpu_evolution gpu_random reports)
+tail -4 "$OUT/evolution.log" "$OUT/random.log"

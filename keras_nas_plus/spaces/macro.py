@@ -9,7 +9,7 @@ from keras_nas_plus.spaces import _training
 _CONV_OPS = ("conv3x3", "conv5x5", "sepconv3x3", "sepconv5x5")
 _KINDS = ("auto", "image", "sequence")
 OPTIMIZERS = ("adam", "adamw", "sgd")
-AUGMENTATIONS = ("none", "translate", "translate_flip")
+AUGMENTATIONS = ("none", "translate", "translate_flip", "translate_erase", "translate_flip_erase")
 
 
 def _as_tuple(name, value, allowed_types):
@@ -88,7 +88,8 @@ class MacroSearchSpace(keras_tuner.HyperModel):
             searched alongside the architecture.
         augmentation: str or list of `"none"`, `"translate"` (random shifts of
             up to 10 % of the side, zero fill), `"translate_flip"` (plus
-            horizontal flips); images only, active during training only. Default `"none"`; a list is
+            horizontal flips), `"translate_erase"` / `"translate_flip_erase"`
+            (plus random erasing with probability 0.5, see `RandomShift`); images only, active during training only. Default `"none"`; a list is
             searched.
         compile_kwargs: dict or None. Overrides of `model.compile` arguments
             (`optimizer`, `loss`, `metrics`); the default is Adam, sparse
@@ -220,9 +221,10 @@ class MacroSearchSpace(keras_tuner.HyperModel):
         if self.rescale is not None:
             x = keras.layers.Rescaling(self.rescale, name="rescale")(x)
         augmentation = _choice(hp, "augmentation", self.augmentation)
-        if augmentation in ("translate", "translate_flip"):
+        if augmentation != "none":
             max_shift = max(1, round(0.1 * min(self.input_shape[:2])))
-            x = _training.RandomShift(max_shift, flip=augmentation == "translate_flip", name="augment")(x)
+            x = _training.RandomShift(max_shift, flip="flip" in augmentation,
+                                      erase=0.5 if "erase" in augmentation else 0.0, name="augment")(x)
         return inputs, x
 
     def _optimizer(self, hp):
