@@ -154,12 +154,12 @@ def test_cosine_schedule_decays_within_fit_and_restores_rate():
     seen = []
 
     class Spy(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
+        def on_train_batch_begin(self, batch, logs=None):
             seen.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
 
     x, y = np.zeros((8, 8, 8, 1), "float32"), np.zeros(8, "int32")
     space.fit(hp, model, x, y, epochs=2, batch_size=2, verbose=0, callbacks=[Spy()])
-    assert seen[0] == pytest.approx(0.01)
+    np.testing.assert_allclose(seen, [0.005 * (1 + np.cos(np.pi * i / 8)) for i in range(8)], rtol=1e-5)
     assert all(a >= b for a, b in zip(seen, seen[1:]))
     assert seen[-1] < 0.001
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.01)
@@ -202,26 +202,32 @@ def test_random_erasing_zeroes_one_rectangle_per_erased_example():
 
 
 def test_time_budget_stops_fit_and_cosine_follows_the_budget():
+    from keras_nas_plus.spaces._training import CosineSchedule
     from keras_nas_plus.spaces._training import TimeBudget
 
     space = MacroSearchSpace((8, 8, 1), 3, min_layers=1, max_layers=1, filters=4, learning_rate=0.01)
     hp = kt.HyperParameters()
     model = space.build(hp)
-    budget = TimeBudget(1.0)
+    assert isinstance(model.optimizer._learning_rate, CosineSchedule)
+    budget = TimeBudget(2.0)
     now = [0.0]
-    budget.clock = lambda: now[0]  # a fake clock: every batch takes 0.125 s
+    budget.clock = lambda: now[0]  # a fake clock: every batch takes 0.125 s, an epoch 0.5 s
     seen = []
 
     class Tick(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
+        def on_train_batch_begin(self, batch, logs=None):
             seen.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+
+        def on_train_batch_end(self, batch, logs=None):
             now[0] += 0.125
 
     x, y = np.zeros((8, 8, 8, 1), "float32"), np.zeros(8, "int32")
-    history = space.fit(hp, model, x, y, epochs=1000, batch_size=2, verbose=0, callbacks=[Tick(), budget])
-    assert budget.stopped_epoch == 1 and len(history.epoch) == 2  # 8 batches, 4 per epoch
-    expected = [0.005 * (1 + np.cos(np.pi * min(1.0, 0.125 * i))) for i in range(len(seen))]
-    np.testing.assert_allclose(seen, expected, rtol=1e-4, atol=1e-7)  # the decay follows the time spent
-    assert len(seen) == 8
+    history = space.fit(hp, model, x, y, epochs=200, batch_size=2, verbose=0, callbacks=[Tick(), budget])
+    # after 2 epochs (1 s) the plan becomes 4 epochs: 16 steps, the last 2 epochs on the new decay
+    assert len(history.epoch) == 4 and len(seen) == 16
+    assert seen[0] == pytest.approx(0.01) and seen[7] > 0.0099  # 800-step decay at first
+    expected = [0.005 * (1 + np.cos(np.pi * i / 16)) for i in range(8, 16)]
+    np.testing.assert_allclose(seen[8:], expected, rtol=1e-4)
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.01)
     with pytest.raises(ValueError, match="seconds"):
         TimeBudget(0)

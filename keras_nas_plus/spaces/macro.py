@@ -230,7 +230,8 @@ class MacroSearchSpace(keras_tuner.HyperModel):
     def _optimizer(self, hp):
         learning_rate = float(_choice(hp, "learning_rate", self.learning_rate, ordered=True))
         name = _choice(hp, "optimizer", self.optimizer)
-        _choice(hp, "lr_schedule", self.lr_schedule)  # read back in `fit`
+        if _choice(hp, "lr_schedule", self.lr_schedule) == "cosine":  # planned per fit in `fit`
+            learning_rate = _training.CosineSchedule(learning_rate)
         if name == "sgd":
             return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9, nesterov=True)
         if name == "adamw":
