@@ -15,13 +15,16 @@ training graph is ever freed.
 
 `TrialMemory` records the registry's names when a trial begins and, when it
 ends, removes the names that the trial added, then collects garbage and, on
-glibc, returns freed heap pages to the system (`malloc_trim(0)`). The models
+glibc, returns freed heap pages to the system (`malloc_trim(0)`). On the JAX
+backend it also calls `jax.clear_caches()`: JAX keeps the traces, lowerings
+and executables of every model's jitted steps in process-wide caches
+(+328 MB over 50 trials without it, +19 MB with it). The models
 of an ended trial are never trained again (the next trial builds its own and
 Keras Tuner clears the session before building it), so their gradient
 functions are never looked up again.
 
-Backend-agnostic: TensorFlow is never imported here; its registry is only
-looked up in `sys.modules` when the TensorFlow backend already loaded it.
+Backend-agnostic: neither TensorFlow nor JAX is imported here; they are only
+looked up in `sys.modules` when the active backend already loaded them.
 Every step is best-effort and never raises.
 """
 
