@@ -2,6 +2,7 @@
 
     nice -n 10 python benchmarks/memory_growth.py --trials 50
     KERAS_BACKEND=jax nice -n 10 python benchmarks/memory_growth.py --trials 50
+    nice -n 10 python benchmarks/memory_growth.py --trials 50 --no-free-trial-memory   # before the fix
 
 Runs RegularizedEvolution on tiny 8x8 images (1 epoch per trial, a space of
 dense/conv layers whose shapes change between trials, which is what makes
@@ -40,6 +41,8 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=1, help="trials before the growth is measured")
     parser.add_argument("--limit-mb", type=float, default=200.0)
     parser.add_argument("--directory", default=None, help="default: a temporary directory")
+    parser.add_argument("--no-free-trial-memory", action="store_true",
+                        help="pass free_trial_memory=False (the behaviour before the per-trial cleanup)")
     args = parser.parse_args(argv)
     if args.trials <= args.warmup:
         parser.error("--trials must exceed --warmup")
@@ -79,7 +82,7 @@ def main(argv=None):
     start_rss = rss_mb()
     tuner = Measured(build, objective="val_accuracy", max_trials=args.trials, population_size=10, sample_size=3,
                      seed=0, directory=directory, project_name="p", overwrite=True,
-                     max_consecutive_failed_trials=None)
+                     max_consecutive_failed_trials=None, free_trial_memory=not args.no_free_trial_memory)
     start = time.time()
     tuner.search(x[:64], y[:64], validation_data=(x[64:], y[64:]), epochs=1, batch_size=16, verbose=0)
     seconds = time.time() - start
@@ -87,7 +90,8 @@ def main(argv=None):
     rss = np.array([s[1] for s in samples])
     growth = rss[-1] - rss[args.warmup - 1]
     slope = np.polyfit(trials[args.warmup - 1:], rss[args.warmup - 1:], 1)[0]
-    print(f"backend={keras.backend.backend()} trials={len(samples)} seconds={seconds:.0f}")
+    print(f"backend={keras.backend.backend()} trials={len(samples)} seconds={seconds:.0f} "
+          f"free_trial_memory={tuner.free_trial_memory}")
     print(f"rss before search {start_rss:.1f} MB, after trial {args.warmup} {rss[args.warmup - 1]:.1f} MB, "
           f"after trial {len(samples)} {rss[-1]:.1f} MB")
     print(f"growth after warm-up: {growth:.1f} MB over {len(samples) - args.warmup} trials "

@@ -18,6 +18,7 @@ from keras_tuner.src.engine import tuner_utils
 from keras_nas_plus import callbacks as lce
 from keras_nas_plus import costs as costs_module
 from keras_nas_plus._io import atomic_write_text
+from keras_nas_plus.engine.memory import TrialMemory
 
 #: Name of the per-trial record written next to Keras Tuner's trial.json.
 TRIAL_INFO_FILE = "nas_trial.json"
@@ -159,6 +160,12 @@ class NASTuner(keras_tuner.Tuner):
         heartbeat_seconds: float > 0, default 30. Distributed workers only:
             while a trial runs, tell the chief every this many seconds that
             the worker is alive (see `NASOracle`'s `trial_lease_seconds`).
+        free_trial_memory: bool, default True. When a trial ends, free what
+            it leaves in the process (TensorFlow's per-trace custom-gradient
+            registrations that keep every trained graph alive, then
+            `gc.collect()` and glibc's `malloc_trim(0)`), so resident memory
+            stays flat over long searches; see
+            `keras_nas_plus.engine.memory` and docs/long_searches.md.
         **kwargs: arguments of `keras_tuner.Tuner` (`max_model_size`,
             `directory`, `project_name`, `overwrite`, `executions_per_trial`,
             `optimizer`, `loss`, `metrics`, ...).
@@ -190,6 +197,7 @@ class NASTuner(keras_tuner.Tuner):
         weight_inheritance=False,
         inherited_epochs=None,
         heartbeat_seconds=30.0,
+        free_trial_memory=True,
         **kwargs,
     ):
         self.constraints = {}
@@ -232,6 +240,8 @@ class NASTuner(keras_tuner.Tuner):
         self._begun = 0
         self._begun_at_last_request = None
         self._trial_costs = {}
+        self.free_trial_memory = bool(free_trial_memory)
+        self._trial_memory = TrialMemory()  # issue 9, "Memory"
         if not hasattr(self.oracle, "is_multi_objective"):
             # Keras Tuner's own oracles: rejections must not stop the search
             # as "consecutive failures" either.
@@ -532,13 +542,19 @@ class NASTuner(keras_tuner.Tuner):
         self._trial_started[trial.trial_id] = time.time()
         self._begun += 1
         self._start_heartbeat(trial.trial_id)
+        if self.free_trial_memory:
+            self._trial_memory.begin()
         super().on_trial_begin(trial)
 
     def on_trial_end(self, trial):
         self._stop_heartbeat()
-        super().on_trial_end(trial)
-        if self.progress:
-            print(self._progress_line(trial), flush=True)
+        try:
+            super().on_trial_end(trial)
+            if self.progress:
+                print(self._progress_line(trial), flush=True)
+        finally:
+            if self.free_trial_memory:
+                self._trial_memory.end()
 
     def _progress_line(self, trial):
         trial = self.oracle.get_trial(trial.trial_id)
