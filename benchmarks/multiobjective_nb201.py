@@ -1,7 +1,8 @@
 """Multi-objective search on NAS-Bench-201 CIFAR-10: accuracy vs. parameters.
 
-Drives our `RegularizedEvolutionOracle` (NSGA-II selection, see
-docs/multiobjective.md) and Keras Tuner's `RandomSearchOracle` over the
+Drives our `RegularizedEvolutionOracle` (NSGA-II tournament plus Pareto
+local search from the archive, NB201 cell equivalence; see
+docs/multiobjective.md; the same defaults as `keras-nas-plus benchmark`) and Keras Tuner's `RandomSearchOracle` over the
 table, with the objectives (valid_acc_200ep: max, params_mb: min), and prints
 per strategy, averaged over seeds:
 
@@ -81,6 +82,12 @@ def main(argv=None):
     p.add_argument("--sample-size", type=int, default=5)
     p.add_argument("--crowding-scale", default="rank", choices=("rank", "value"))
     p.add_argument("--no-archive", action="store_true", help="NSGA-II tournament on the population only")
+    p.add_argument("--archive-parent-probability", type=float, default=0.5,
+                   help="chance of taking the least-explored Pareto-archive member as parent (0: tournament only)")
+    p.add_argument("--secondary", default="crowding", choices=("crowding", "hypervolume"),
+                   help="tie-break after the non-dominated rank: NSGA-II crowding or SMS-EMOA contribution")
+    p.add_argument("--no-equivalence", action="store_true",
+                   help="do not skip NB201 cells equivalent to tried ones (the CLI skips them)")
     p.add_argument("--table-csv", default=SHIPPED_CSV, help="CSV with valid_acc_200ep and params_mb per row")
     p.add_argument("--json", dest="json_path")
     args = p.parse_args(argv)
@@ -89,7 +96,12 @@ def main(argv=None):
     budgets = np.percentile(params, BUDGET_PERCENTILES)
     reference = np.array([-np.percentile(acc, 85), params.max()])
     true_hv = _pareto.hypervolume(np.c_[-acc, params], reference)
-    evolution_kwargs = dict(population_size=args.population_size, sample_size=args.sample_size)
+    from keras_nas_plus.spaces import nb201
+
+    evolution_kwargs = dict(population_size=args.population_size, sample_size=args.sample_size,
+                            archive_parent_probability=args.archive_parent_probability)
+    if not args.no_equivalence:
+        evolution_kwargs["equivalence"] = nb201.canonical_values
     results = []
     for name in args.strategy or ["evolution", "random"]:
         regrets, ratios, start = [], [], time.time()
@@ -98,6 +110,7 @@ def main(argv=None):
             if name == "evolution":
                 oracle.crowding_scale = args.crowding_scale
                 oracle.pareto_archive = not args.no_archive
+                oracle.pareto_secondary = args.secondary
             rows = multiobjective.run_one(table, {"valid_acc_200ep": acc, "params_mb": params}, OBJECTIVES,
                                           oracle, args.queries)
             regrets.append(_pareto.budget_regret(acc[rows], params[rows], acc, params, budgets))
@@ -117,7 +130,9 @@ def main(argv=None):
             "seconds": round(time.time() - start, 1),
         }
         if name == "evolution":
-            entry.update(evolution_kwargs, crowding_scale=args.crowding_scale, pareto_archive=not args.no_archive)
+            entry.update({k: v for k, v in evolution_kwargs.items() if k != "equivalence"},
+                         equivalence=not args.no_equivalence, crowding_scale=args.crowding_scale,
+                         pareto_archive=not args.no_archive, secondary=args.secondary)
         results.append(entry)
         print(json.dumps(entry), flush=True)
     out = {"budgets_params_mb": budgets.tolist(), "reference": [float(-reference[0]), float(reference[1])],

@@ -96,6 +96,54 @@ def test_tournament_uses_rank_then_crowding(tmp_path):
     assert oracle.tournament([population[1], population[3]], rng).trial_id == population[1].trial_id
 
 
+
+def _complete(oracle, metrics, values=None):
+    trial = oracle.create_trial("t")
+    if values is not None:  # force the architecture (and the parent) by hand
+        trial.hyperparameters.values.update(values)
+    oracle.update_trial(trial.trial_id, metrics)
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    return oracle.trials[trial.trial_id]
+
+
+def test_least_explored_archive_member_and_hypervolume_key(tmp_path):
+    from keras_nas_plus.oracles.base import PARENT_KEY
+
+    oracle = RegularizedEvolutionOracle(objective=OBJECTIVES, max_trials=20, population_size=10, sample_size=2,
+                                        seed=0, hyperparameters=toy_space())
+    oracle._set_project_dir(str(tmp_path), "p")
+    # acc/cost: A(1,1) B(2,2) C(3,4) on the front, D(1.5,3) dominated by B.
+    a, b, c, d = (_complete(oracle, {"acc": acc, "cost": cost}) for acc, cost in [(1, 1), (2, 2), (3, 4), (1.5, 3)])
+    rng = np.random.default_rng(0)
+    # No children yet: any of the three front members, never D.
+    picks = {oracle.least_explored_archive_member(rng).trial_id for _ in range(30)}
+    assert picks == {a.trial_id, b.trial_id, c.trial_id}
+    # A has two children (one dominated by C, one by A itself), B one: C has the fewest.
+    _complete(oracle, {"acc": 0.5, "cost": 5}, {PARENT_KEY: a.trial_id})
+    _complete(oracle, {"acc": 0.5, "cost": 1}, {PARENT_KEY: a.trial_id})
+    _complete(oracle, {"acc": 0.1, "cost": 9}, {PARENT_KEY: b.trial_id})
+    assert all(oracle.least_explored_archive_member(rng).trial_id == c.trial_id for _ in range(10))
+    # With probability 1 the parent always comes from the archive; with 0 from the tournament.
+    oracle.archive_parent_probability = 1.0
+    assert oracle.select_parent([d], rng).trial_id == c.trial_id
+    oracle.archive_parent_probability = 0.0
+    oracle.pareto_archive = False
+    assert oracle.select_parent([d], rng).trial_id == d.trial_id
+    # SMS-EMOA key: within the front (-acc, cost) = (-1,1), (-2,2), (-3,4),
+    # B's exclusive contribution is (4 - 2) * (-1 - -2) = 2; extremes first.
+    oracle.crowding_scale = "value"
+    oracle.pareto_secondary = "hypervolume"
+    keys = oracle.pareto_order_keys([a, b, c, d])
+    assert [k[0] for k in keys] == [0, 0, 0, 1]
+    assert math.isinf(-keys[0][1]) and math.isinf(-keys[2][1]) and keys[1][1] == pytest.approx(-2.0)
+    oracle.pareto_secondary = "volume"
+    with pytest.raises(ValueError, match="pareto_secondary"):
+        oracle.pareto_order_keys([a, b])
+    with pytest.raises(ValueError, match="archive_parent_probability"):
+        RegularizedEvolutionOracle(objective=OBJECTIVES, archive_parent_probability=1.5)
+
+
 def test_multiobjective_evolution_beats_random_hypervolume(tmp_path):
     ref = np.array([0.0, 18.0])  # minimised (-acc, cost)
     evo, rnd = [], []

@@ -148,3 +148,34 @@ def test_pareto_front_2d_sweep_matches_general_rule():
         pts = rng.integers(0, 5, size=(30, 2)).astype(float)  # many ties
         expected = [i for i in range(len(pts)) if not any(_pareto.dominates(q, pts[i]) for q in pts)]
         assert _pareto.pareto_front(pts) == expected
+
+
+def test_hypervolume_contributions_by_hand():
+    # Front A(1,5), B(2,3), C(4,1), reference (5,6): removing A loses the
+    # rectangle [1,2)x[5,6) = 1, B: [2,4)x[3,5) = 4, C: [4,5)x[1,3) = 2.
+    front = [(1, 5), (2, 3), (4, 1)]
+    ref = (5, 6)
+    got = _pareto.hypervolume_contributions(front, ref)
+    assert got.tolist() == pytest.approx([1.0, 4.0, 2.0])
+    full = _pareto.hypervolume(front, ref)
+    for i in range(3):
+        rest = [p for j, p in enumerate(front) if j != i]
+        assert got[i] == pytest.approx(full - _pareto.hypervolume(rest, ref))
+    # Order of the input does not matter; without a reference the extremes are inf.
+    got = _pareto.hypervolume_contributions([(4, 1), (1, 5), (2, 3)])
+    assert math.isinf(got[0]) and math.isinf(got[1]) and got[2] == pytest.approx(4.0)
+    assert _pareto.hypervolume_contributions([(1, 1), (1, 1), (0, 3)], (4, 4)).tolist() == pytest.approx([0, 0, 1])
+    with pytest.raises(ValueError, match="2 objectives"):
+        _pareto.hypervolume_contributions([(1, 2, 3)])
+
+
+def test_rank_and_contribution_is_per_front():
+    ranks, contribution = _pareto.rank_and_contribution(POINTS)
+    assert ranks.tolist() == [0, 0, 0, 1, 2, 0]
+    # Front 0 is A, B, C, B': both copies of B add nothing alone.
+    assert math.isinf(contribution[0]) and math.isinf(contribution[2])
+    assert contribution[1] == contribution[5] == 0.0
+    # Fronts of one or two points: all extremes.
+    assert math.isinf(contribution[3]) and math.isinf(contribution[4])
+    with pytest.raises(ValueError, match="scale"):
+        _pareto.rank_and_contribution(POINTS, scale="log")

@@ -49,13 +49,20 @@ def _oriented(values, direction):
     return values if direction == "max" else -values
 
 
+MO_EVOLUTION_DEFAULTS = {"population_size": 20, "sample_size": 5, "archive_parent_probability": 0.5}
+"""Two-objective regularized-evolution settings, tuned on NAS-Bench-201 seeds
+1001..1100 (docs/multiobjective.md); they replace the harness's
+single-objective `EVOLUTION_DEFAULTS` here."""
+
+
 def _make_oracle(name, hyperparameters, objectives, seed, max_trials, equivalence=None):
     import keras_tuner
 
     from keras_nas_plus.benchmarks.harness import make_oracle
 
     objective = [keras_tuner.Objective(n, d) for n, d in objectives]
-    return make_oracle(name, hyperparameters, objective, max_trials, seed, equivalence=equivalence)
+    extra = dict(MO_EVOLUTION_DEFAULTS) if name == "evolution" else {}
+    return make_oracle(name, hyperparameters, objective, max_trials, seed, equivalence=equivalence, **extra)
 
 
 def read_columns(path, names):

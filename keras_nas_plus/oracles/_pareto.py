@@ -233,6 +233,95 @@ def rank_and_crowding(points, scale="value"):
     return ranks, crowding
 
 
+def hypervolume_contributions(points, reference=None):
+    """Exclusive hypervolume contribution of each point of ONE 2-D front.
+
+    The contribution of a point is the hypervolume lost when it alone is
+    removed: with the front sorted by the first objective, the rectangle
+    between the point, its right neighbour's first value and its left
+    neighbour's second value. The two extreme points are bounded by
+    `reference`; without one they get `inf` (they are always kept).
+
+    Args:
+        points: array-like `(num_points, 2)`, minimised, mutually
+            non-dominated (one front; duplicates contribute 0).
+        reference: optional array-like `(2,)`, the reference (worst) point,
+            no better than every point in each objective.
+
+    Returns:
+        float `numpy.ndarray` of shape `(num_points,)`, >= 0.
+
+    Raises:
+        ValueError: if the points do not have two objectives, or the
+            reference does not have two values.
+
+    Reference:
+        Beume, Naujoks & Emmerich, "SMS-EMOA: Multiobjective selection based
+        on dominated hypervolume", European Journal of Operational Research
+        181(3), 2007, Section 3 (2-D contributions by sorting).
+    """
+    pts = _as_points(points)
+    n = len(pts)
+    if n and pts.shape[1] != 2:
+        raise ValueError(f"`points` must have 2 objectives, got {pts.shape[1]}.")
+    if reference is None:
+        ref = np.array([np.inf, np.inf])
+    else:
+        ref = np.asarray(reference, dtype=float).reshape(-1)
+        if len(ref) != 2:
+            raise ValueError(f"`reference` must have 2 values, got {len(ref)}.")
+    out = np.zeros(n)
+    if n == 0:
+        return out
+    order = np.lexsort((pts[:, 1], pts[:, 0]))
+    s = pts[order]
+    right = np.r_[s[1:, 0], ref[0]]
+    up = np.r_[ref[1], s[:-1, 1]]
+    with np.errstate(invalid="ignore"):
+        width = right - s[:, 0]
+        height = up - s[:, 1]
+        area = np.where((width > 0) & (height > 0), width * height, 0.0)
+    out[order] = area
+    return out
+
+
+def rank_and_contribution(points, scale="value"):
+    """Non-dominated ranks and hypervolume contributions within each front.
+
+    The SMS-EMOA order for two objectives: lower rank first, then, within a
+    front, larger exclusive hypervolume contribution
+    (`hypervolume_contributions` without a reference point, so each front's
+    two extremes come first).
+
+    Args:
+        points: array-like `(num_points, 2)`, minimised.
+        scale: "value" (default: contributions in objective values) or
+            "rank" (in each objective's rank among all `points`, as in
+            `rank_and_crowding`).
+
+    Returns:
+        tuple `(ranks, contributions)` of arrays of shape `(num_points,)`.
+
+    Raises:
+        ValueError: on an unknown `scale` or points without two objectives.
+
+    Reference:
+        Beume, Naujoks & Emmerich, "SMS-EMOA", EJOR 181(3), 2007.
+    """
+    if scale not in ("value", "rank"):
+        raise ValueError(f"`scale` must be 'value' or 'rank', got {scale!r}.")
+    pts = _as_points(points)
+    if len(pts) and pts.shape[1] != 2:
+        raise ValueError(f"`points` must have 2 objectives, got {pts.shape[1]}.")
+    spaced = _column_ranks(pts) if scale == "rank" and len(pts) else pts
+    ranks = np.zeros(len(pts), dtype=int)
+    contribution = np.zeros(len(pts))
+    for rank, front in enumerate(non_dominated_sort(pts)):
+        ranks[front] = rank
+        contribution[front] = hypervolume_contributions(spaced[front])
+    return ranks, contribution
+
+
 def _hypervolume_2d(pts, ref):
     """Exact 2-D hypervolume by a sweep over the first objective."""
     order = np.lexsort((pts[:, 1], pts[:, 0]))
@@ -393,10 +482,12 @@ __all__ = [
     "dominates",
     "finite_rows",
     "hypervolume",
+    "hypervolume_contributions",
     "mnas_reward",
     "non_dominated_sort",
     "orient",
     "pareto_front",
     "pareto_ranks",
+    "rank_and_contribution",
     "rank_and_crowding",
 ]

@@ -288,6 +288,11 @@ class NASOracle(keras_tuner.Oracle):
     #: Scale of the crowding distance: "rank" (default) or "value" (NSGA-II).
     #: See `keras_nas_plus.oracles._pareto.rank_and_crowding`.
     crowding_scale = "rank"
+    #: Second key of the multi-objective order, after the non-dominated
+    #: rank: "crowding" (NSGA-II's crowding distance, default) or
+    #: "hypervolume" (each point's exclusive hypervolume contribution within
+    #: its front, SMS-EMOA; two objectives only, extremes first).
+    pareto_secondary = "crowding"
 
     def selection_pool(self, population):
         """Candidates for multi-objective selection: `population` + archive."""
@@ -325,19 +330,27 @@ class NASOracle(keras_tuner.Oracle):
                               [o.direction for o in objectives])
 
     def pareto_order_keys(self, trials):
-        """NSGA-II keys `(rank, -crowding)` of `trials`; lower is better.
+        """Keys `(rank, -secondary)` of `trials`; lower is better.
 
-        Ranks and crowding distances are computed among `trials` only.
+        Ranks and the secondary key (NSGA-II crowding distance, or with
+        `pareto_secondary = "hypervolume"` and two objectives the SMS-EMOA
+        hypervolume contribution) are computed among `trials` only.
 
         Returns:
             list of `(int, float)` tuples, one per trial.
 
         Reference:
             Deb et al., NSGA-II, IEEE TEVC 2002, Section III-B (crowded
-            comparison operator).
+            comparison operator); Beume et al., SMS-EMOA, EJOR 2007.
         """
-        ranks, crowding = _pareto.rank_and_crowding(self.minimised_values(trials), scale=self.crowding_scale)
-        return [(int(r), -float(c)) for r, c in zip(ranks, crowding)]
+        points = self.minimised_values(trials)
+        if self.pareto_secondary == "hypervolume" and points.shape[1] == 2:
+            ranks, second = _pareto.rank_and_contribution(points, scale=self.crowding_scale)
+        elif self.pareto_secondary in ("crowding", "hypervolume"):
+            ranks, second = _pareto.rank_and_crowding(points, scale=self.crowding_scale)
+        else:
+            raise ValueError(f"`pareto_secondary` must be 'crowding' or 'hypervolume', got {self.pareto_secondary!r}.")
+        return [(int(r), -float(c)) for r, c in zip(ranks, second)]
 
     def score_trial(self, trial):
         if not self.is_multi_objective() or trial.metrics.exists(self.objective.name):

@@ -6,6 +6,7 @@ import numpy as np
 
 from keras_nas_plus.engine.tuner import NASTuner
 from keras_nas_plus.oracles import _hp
+from keras_nas_plus.oracles import _pareto
 from keras_nas_plus.oracles.base import PARENT_KEY
 from keras_nas_plus.oracles.base import NASOracle
 from keras_nas_plus.oracles.base import _check_int
@@ -44,6 +45,18 @@ class RegularizedEvolutionOracle(NASOracle):
     part of the oracle's saved state: pass it again when you resume a
     search (a warning says so when it is missing).
 
+    With several objectives, the tournament ranks by NSGA-II's crowded
+    comparison (see `tournament`), and with probability
+    `archive_parent_probability` the parent is instead the least-explored
+    member of the Pareto archive (the non-dominated completed trials): the
+    one with the fewest children so far, ties broken at random. This is the
+    selection step of Pareto local search (Paquete, Chiarandini & Stuetzle,
+    "Pareto Local Optimum Sets in the Biobjective Traveling Salesman
+    Problem: An Experimental Study", Metaheuristics for Multiobjective
+    Optimisation, LNEMS 535, Springer 2004), where every archive member's
+    neighbourhood is explored in turn; combined with untried-neighbour
+    mutation it spreads the children evenly over the whole front.
+
     Args:
         objective: str, `keras_tuner.Objective`, or list of them. Same as in
             `keras_tuner.RandomSearch`.
@@ -70,6 +83,11 @@ class RegularizedEvolutionOracle(NASOracle):
             same function. Not saved with the state: pass it again on resume.
         max_neighbour_values: int >= 2, default 64. Decisions with more
             values than this are not enumerated as neighbours.
+        archive_parent_probability: float in [0, 1], default 0.5. With
+            several objectives, the chance that a child's parent is the
+            least-explored Pareto-archive member rather than a tournament
+            winner (Pareto local search); ignored with one objective.
+            Chosen on NAS-Bench-201 (docs/multiobjective.md).
         hyperparameters, allow_new_entries, tune_new_entries,
         max_retries_per_trial: as in `keras_tuner.Oracle`.
         max_consecutive_failed_trials, trial_lease_seconds: see `NASOracle`
@@ -103,6 +121,7 @@ class RegularizedEvolutionOracle(NASOracle):
         untried_neighbours=True,
         equivalence=None,
         max_neighbour_values=64,
+        archive_parent_probability=0.5,
     ):
         if equivalence is not None and not callable(equivalence):
             raise ValueError(f"`equivalence` must be callable or None, got {equivalence!r}.")
@@ -114,6 +133,7 @@ class RegularizedEvolutionOracle(NASOracle):
         _check_int("num_mutations", num_mutations, 1)
         _check_probability("local_mutation_probability", local_mutation_probability)
         _check_probability("crossover_probability", crossover_probability)
+        _check_probability("archive_parent_probability", archive_parent_probability)
         super().__init__(
             objective=objective,
             max_trials=max_trials,
@@ -133,6 +153,7 @@ class RegularizedEvolutionOracle(NASOracle):
         self.untried_neighbours = bool(untried_neighbours)
         self.max_neighbour_values = int(max_neighbour_values)
         self.equivalence = equivalence
+        self.archive_parent_probability = float(archive_parent_probability)
         self._reset_class_cache()
 
     def population(self):
@@ -164,12 +185,57 @@ class RegularizedEvolutionOracle(NASOracle):
         picks = rng.choice(len(population), size=size, replace=False)
         return max((population[int(i)] for i in picks), key=self.utility)
 
+    def select_parent(self, population, rng):
+        """The parent of the next child.
+
+        With several objectives and probability `archive_parent_probability`,
+        `least_explored_archive_member`; otherwise `tournament(population)`.
+        """
+        if self.is_multi_objective() and self.archive_parent_probability > 0:
+            if rng.uniform() < self.archive_parent_probability:
+                member = self.least_explored_archive_member(rng)
+                if member is not None:
+                    return member
+        return self.tournament(population, rng)
+
+    def least_explored_archive_member(self, rng):
+        """The Pareto-archive member with the fewest children so far.
+
+        The archive is the set of non-dominated completed trials of the whole
+        search; a trial's children are the trials whose values name it under
+        `PARENT_KEY` (whatever their status). Ties are broken uniformly at
+        random.
+
+        Args:
+            rng: `numpy.random.Generator`.
+
+        Returns:
+            `keras_tuner.engine.trial.Trial`, or `None` before any trial
+            completed.
+
+        Reference:
+            Paquete, Chiarandini & Stuetzle, Pareto local search, LNEMS 535,
+            Springer 2004 (each archive member's neighbourhood in turn).
+        """
+        completed = self.completed_trials()
+        if not completed:
+            return None
+        front = [completed[i] for i in _pareto.pareto_front(self.minimised_values(completed))]
+        counts = {}
+        for trial in self.trials.values():
+            parent_id = trial.hyperparameters.values.get(PARENT_KEY)
+            if parent_id is not None:
+                counts[parent_id] = counts.get(parent_id, 0) + 1
+        children = np.array([counts.get(str(t.trial_id), 0) for t in front])
+        fewest = np.flatnonzero(children == children.min())
+        return front[int(fewest[int(rng.integers(len(fewest)))])]
+
     def propose(self, trial_id, rng):
         population = self.population()
         space = self.hyperparameters.space
         if len(population) < self.population_size:
             return self.random_unique_values(rng)
-        parent = self.tournament(population, rng)
+        parent = self.select_parent(population, rng)
         base = parent.hyperparameters.values
         if self.crossover_probability and rng.uniform() < self.crossover_probability:
             other = self.tournament(population, rng)
@@ -307,6 +373,7 @@ class RegularizedEvolutionOracle(NASOracle):
             crossover_probability=self.crossover_probability,
             untried_neighbours=self.untried_neighbours,
             max_neighbour_values=self.max_neighbour_values,
+            archive_parent_probability=self.archive_parent_probability,
             # The callable itself cannot be saved; remember that there was one.
             uses_equivalence=self.equivalence is not None,
         )
@@ -322,6 +389,7 @@ class RegularizedEvolutionOracle(NASOracle):
         # States saved before these settings existed: the old behaviour.
         self.untried_neighbours = state.get("untried_neighbours", False)
         self.max_neighbour_values = state.get("max_neighbour_values", 64)
+        self.archive_parent_probability = state.get("archive_parent_probability", 0.0)
         self._reset_class_cache()
         if state.get("uses_equivalence") and self.equivalence is None:
             warnings.warn(
@@ -353,6 +421,9 @@ class RegularizedEvolution(NASTuner):
         equivalence: callable or None. Maps values to canonical values; see
             `RegularizedEvolutionOracle`. Pass it again when resuming.
         max_neighbour_values: int, default 64.
+        archive_parent_probability: float in [0, 1], default 0.5. With
+            several objectives, chance of taking the least-explored
+            Pareto-archive member as parent; see `RegularizedEvolutionOracle`.
         hyperparameters, tune_new_entries, allow_new_entries,
         max_retries_per_trial: as in `keras_tuner.RandomSearch`.
         max_consecutive_failed_trials, trial_lease_seconds: see `NASOracle`.
@@ -388,6 +459,7 @@ class RegularizedEvolution(NASTuner):
         untried_neighbours=True,
         equivalence=None,
         max_neighbour_values=64,
+        archive_parent_probability=0.5,
         **kwargs,
     ):
         self.seed = seed
@@ -409,5 +481,6 @@ class RegularizedEvolution(NASTuner):
             untried_neighbours=untried_neighbours,
             equivalence=equivalence,
             max_neighbour_values=max_neighbour_values,
+            archive_parent_probability=archive_parent_probability,
         )
         super().__init__(oracle, hypermodel, **kwargs)
