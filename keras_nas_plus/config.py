@@ -51,6 +51,7 @@ DEFAULTS = {
         "seed": 0,
         "final_epochs": 0,
         "final_training": None,
+        "precision": "float32",
         "max_retries_per_trial": 0,
         "max_consecutive_failed_trials": 5,
         "max_model_size": None,
@@ -114,10 +115,15 @@ def _validate_search(search):
     _check("search.time_budget", v is None or (_is_number(v) and v > 0), v, "null or a positive number of seconds")
     _check("search.verbose", search["verbose"] in (0, 1, 2), search["verbose"], "0, 1 or 2")
     _validate_final_training(search["final_training"])
+    _check("search.precision", search["precision"] in PRECISIONS, search["precision"],
+           f"one of {', '.join(PRECISIONS)}")
     if search["objectives"] is not None:
         parse_objectives(search["objectives"])
     _validate_constraints(search["constraints"])
 
+
+#: Values of `search.precision` (Keras dtype policies; mixed = float32 variables, 16-bit compute).
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 #: Keys of `search.final_training` (the recipe of the final phase).
 FINAL_TRAINING_KEYS = ("epochs", "batch_size", "time_budget", "space")

@@ -259,6 +259,20 @@ def run_search(config, overwrite=False):
     if os.path.exists(directory) and not os.path.isdir(directory):
         raise RunError(f"search.directory {directory!r} is a file, not a directory")
     _check_resume(config, directory, overwrite)
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(search.get("precision", "float32"))
+    try:
+        return _run_search(config, overwrite, data, space, final_training, final_space)
+    finally:
+        keras.config.set_dtype_policy(policy)
+
+
+def _run_search(config, overwrite, data, space, final_training, final_space):
+    import keras
+
+    search = config["search"]
+    verbose = search["verbose"]
+    directory = search["directory"]
     keras.utils.set_random_seed(search["seed"])
     existed = os.path.isdir(directory)
     try:

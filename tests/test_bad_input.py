@@ -62,6 +62,7 @@ BAD_CONFIG_VALUES = [
     ("search.project_name", "", "search.project_name"),
     ("search.seed", -1, "search.seed: expected an integer >= 0, got -1"),
     ("search.final_epochs", -1, "search.final_epochs"),
+    ("search.precision", "float16", "search.precision: expected one of float32, mixed_bfloat16, mixed_float16"),
     ("search.final_training", 5, "search.final_training: expected a mapping"),
     ("search.final_training", {"epoch": 5}, "search.final_training.epoch: unknown key"),
     ("search.final_training", {"time_budget": -1}, "search.final_training.time_budget"),

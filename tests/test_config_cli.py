@@ -216,3 +216,15 @@ def test_final_training_recipe_overrides_space_and_batch(tmp_path, capsys):
     code, _, err = run_cli(["search", write(tmp_path, config)], capsys)
     assert code == 2 and "search.final_training.space" in err and "mixup" in err
     assert not os.path.exists(tmp_path / "run2")
+
+
+def test_precision_mixed_bfloat16_is_applied_and_restored(tmp_path, capsys):
+    config = tiny_config(tmp_path, max_trials=1, precision="mixed_bfloat16", final_epochs=1)
+    code, out, err = run_cli(["search", write(tmp_path, config)], capsys)
+    assert code == 0, err
+    assert keras.config.dtype_policy().name == "float32"  # the caller's policy is back
+    results = json.load(open(tmp_path / "run" / "results.json"))
+    model = keras.saving.load_model(results["model_path"])
+    assert model.get_layer("stem_conv").dtype_policy.name == "mixed_bfloat16"
+    assert model.get_layer("classifier").compute_dtype == "float32"
+    assert 0.0 <= results["test_accuracy"] <= 1.0

@@ -348,7 +348,8 @@ class CellSearchSpace(keras_tuner.HyperModel):
         prev = self.build_body(hp, x)
         x = keras.layers.ReLU(name="head_relu")(prev)
         x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
-        outputs = keras.layers.Dense(self.num_classes, activation="softmax", name="classifier")(x)
+        outputs = keras.layers.Dense(self.num_classes, activation="softmax", name="classifier",
+                                       dtype="float32")(x)  # float32 softmax under mixed precision
         return keras.Model(inputs, outputs, name=self.name)
 
     def build(self, hp):

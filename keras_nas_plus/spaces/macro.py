@@ -255,7 +255,8 @@ class MacroSearchSpace(keras_tuner.HyperModel):
         dropout = _choice(hp, "dropout", self.dropout)
         if dropout:
             x = keras.layers.Dropout(dropout, name="dropout")(x)
-        outputs_ = keras.layers.Dense(self.num_classes, activation="softmax", name="classifier")(x)
+        outputs_ = keras.layers.Dense(self.num_classes, activation="softmax", name="classifier",
+                                       dtype="float32")(x)  # float32 softmax under mixed precision
         model = keras.Model(inputs, outputs_, name="macro_net")
         compile_kwargs = {
             "optimizer": self._optimizer(hp),

@@ -384,7 +384,8 @@ class NASBench201Space(keras_tuner.HyperModel):
         x = keras.layers.BatchNormalization(momentum=m, name="head_bn")(x)
         x = keras.layers.ReLU(name="head_relu")(x)
         x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
-        outputs = keras.layers.Dense(self.num_classes, activation="softmax", name="classifier")(x)
+        outputs = keras.layers.Dense(self.num_classes, activation="softmax", name="classifier",
+                                       dtype="float32")(x)  # float32 softmax under mixed precision
         return keras.Model(inputs, outputs, name=self.name)
 
     def build(self, hp):
