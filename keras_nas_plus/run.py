@@ -124,6 +124,10 @@ def build_tuner(config, space, overwrite=False):
     if estimation.get("weight_inheritance"):
         kwargs["weight_inheritance"] = True
         kwargs["inherited_epochs"] = estimation.get("inherited_epochs")
+        if estimation.get("inherited_lr_factor") is not None:
+            kwargs["inherited_lr_factor"] = estimation["inherited_lr_factor"]
+        if estimation.get("prefer_morphisms") is not None:
+            kwargs["prefer_morphisms"] = estimation["prefer_morphisms"]
     params = inspect.signature(cls.__init__).parameters
     if "max_epochs" in params:  # Hyperband
         kwargs["max_epochs"] = search["epochs"]

@@ -85,6 +85,9 @@ def test_set_overrides_any_depth_and_adds_keys(tmp_path):
         ({"estimation": {"learning_curve": {"threshold": 2}}}, "estimation.learning_curve"),
         ({"estimation": {"weight_inheritance": "yes"}}, "estimation.weight_inheritance"),
         ({"estimation": {"inherited_epochs": 0}}, "estimation.inherited_epochs"),
+        ({"estimation": {"inherited_lr_factor": 0}}, "estimation.inherited_lr_factor"),
+        ({"estimation": {"inherited_lr_factor": 1.5}}, "estimation.inherited_lr_factor"),
+        ({"estimation": {"prefer_morphisms": "no"}}, "estimation.prefer_morphisms"),
         ({"search": 3}, "search"),
     ],
 )
