@@ -14,8 +14,10 @@ Parts (select with --parts, default "abc"):
     scratch. Reports epochs to reach the target (counting from epoch 1, i.e.
     at least one epoch of training) and the median ratio.
 (c) A RegularizedEvolution search on MacroSearchSpace with and without
-    weight inheritance, same seed and trials; reports best validation
-    accuracy and total training epochs.
+    weight inheritance, same seed (oracle and Keras) and trials; one
+    inheritance search per value of --lr-factors (`inherited_lr_factor`;
+    the tuner's default `prefer_morphisms=True` is used); reports best
+    validation accuracy and total training epochs.
 
 Run: nice -n 10 python benchmarks/morphism_benchmark.py [--parts abc]
 """

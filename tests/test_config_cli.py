@@ -196,3 +196,22 @@ def test_pareto_front_of_params_and_score():
 
     points = [(10, 0.5), (20, 0.7), (15, 0.4), (30, 0.65), (40, 0.9)]
     assert [points[i] for i in pareto_front(points)] == [(10, 0.5), (20, 0.7), (40, 0.9)]
+
+
+def test_yaml_weight_inheritance_options_reach_the_tuner(tmp_path):
+    from keras_nas_plus import config as config_module
+    from keras_nas_plus import run
+
+    raw = {"search": {"directory": str(tmp_path / "run")},
+           "strategy": {"type": "evolution", "population_size": 2, "sample_size": 1},
+           "estimation": {"weight_inheritance": True, "inherited_epochs": 2,
+                          "inherited_lr_factor": 0.5, "prefer_morphisms": False}}
+    config = config_module.validate_config(raw)
+    space = run.build_space(config["space"], input_shape=(8, 8), num_classes=3, input_kind="image")
+    tuner = run.build_tuner(config, space, overwrite=True)
+    assert tuner.weight_inheritance and tuner.inherited_epochs == 2
+    assert tuner.inherited_lr_factor == 0.5 and tuner.prefer_morphisms is False
+    assert tuner.oracle.child_preference is None
+    raw["estimation"] = {"weight_inheritance": True}
+    tuner = run.build_tuner(config_module.validate_config(raw), space, overwrite=True)
+    assert tuner.inherited_lr_factor == 0.3 and tuner.oracle.child_preference is not None
