@@ -214,7 +214,7 @@ def part_b(parents, parent_epochs, scratch_max, batch, lr):
 
 # ------------------------------------------------------------------ (c)
 def part_c(trials, epochs, population, seed, n_train, batch,
-           lr_factors=(0.3,), inherited_epochs=None):
+           lr_factors=(1.0,), inherited_epochs=None):
     import keras
 
     from keras_nas_plus.oracles.evolution import RegularizedEvolution
@@ -281,7 +281,7 @@ def main():
     ap.add_argument("--population", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--train-examples", type=int, default=4000)
-    ap.add_argument("--lr-factors", default="0.3",
+    ap.add_argument("--lr-factors", default="1",
                     help="comma-separated inherited_lr_factor values, one "
                          "inheritance search each (1 = no reduction)")
     ap.add_argument("--inherited-epochs", type=int, default=None)

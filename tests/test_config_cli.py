@@ -214,4 +214,4 @@ def test_yaml_weight_inheritance_options_reach_the_tuner(tmp_path):
     assert tuner.oracle.child_preference is None
     raw["estimation"] = {"weight_inheritance": True}
     tuner = run.build_tuner(config_module.validate_config(raw), space, overwrite=True)
-    assert tuner.inherited_lr_factor == 0.3 and tuner.oracle.child_preference is not None
+    assert tuner.inherited_lr_factor == 1.0 and tuner.oracle.child_preference is not None

@@ -516,9 +516,10 @@ def test_inherited_child_fine_tunes_at_a_reduced_learning_rate(tmp_path, macro):
 
     trial = _StubTrial("8", dict(base, **{PARENT_KEY: "7"}))
     compiled = space.learning_rate[0]  # 1e-3, Adam
-    # Default: 0.3 x the compiled rate, recorded in the trial info.
+    # 0.3 x the compiled rate, recorded in the trial info.
     child = _macro_model(space)
-    _, info = tuning.inherit_from_parent(Tuner(), trial, child, {"epochs": 6})
+    _, info = tuning.inherit_from_parent(Tuner(), trial, child, {"epochs": 6},
+                                         inherited_lr_factor=0.3)
     rate = float(keras.ops.convert_to_numpy(child.optimizer.learning_rate))
     assert rate == pytest.approx(0.3 * compiled)
     assert info["inherited_learning_rate"] == pytest.approx(0.3 * compiled)
@@ -535,10 +536,9 @@ def test_inherited_child_fine_tunes_at_a_reduced_learning_rate(tmp_path, macro):
               callbacks=[CosineDecay(), Spy()])
     assert seen[0] == pytest.approx(0.3 * compiled)
     assert seen[1] == pytest.approx(0.3 * compiled * 0.5)  # cos(pi/2)
-    # Factor 1: unchanged, nothing recorded.
+    # Factor 1 (the default): unchanged, nothing recorded.
     child = _macro_model(space)
-    _, info = tuning.inherit_from_parent(Tuner(), trial, child, {"epochs": 6},
-                                         inherited_lr_factor=1.0)
+    _, info = tuning.inherit_from_parent(Tuner(), trial, child, {"epochs": 6})
     rate = float(keras.ops.convert_to_numpy(child.optimizer.learning_rate))
     assert rate == pytest.approx(compiled)
     assert "inherited_learning_rate" not in info
@@ -616,7 +616,7 @@ def test_evolution_search_with_weight_inheritance(tmp_path):
     tuner = RegularizedEvolution(
         _macro_space(), objective="val_accuracy", max_trials=5,
         population_size=2, sample_size=2, seed=1, directory=str(tmp_path),
-        weight_inheritance=True)
+        weight_inheritance=True, inherited_lr_factor=0.3)
     tuner.search(x, y, validation_data=(x, y), epochs=3, verbose=0)
     infos = [tuner.get_trial_info(t) for t in tuner.oracle.trials]
     children = [i for i in infos if i.get("inherited_from")]

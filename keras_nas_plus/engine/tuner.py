@@ -156,7 +156,7 @@ class NASTuner(keras_tuner.Tuner):
             most `inherited_epochs` epochs.
         inherited_epochs: int or None, default None (E/3 of the `epochs`
             given to `search`, at least 1). Epochs of an inherited child.
-        inherited_lr_factor: float in (0, 1], default 0.3. An inherited
+        inherited_lr_factor: float in (0, 1], default 1.0. An inherited
             child trains at this fraction of the learning rate its model was
             compiled with (1: unchanged); see docs/morphism.md.
         prefer_morphisms: bool, default True. With `weight_inheritance` and
@@ -198,7 +198,7 @@ class NASTuner(keras_tuner.Tuner):
         latency_runs=10,
         weight_inheritance=False,
         inherited_epochs=None,
-        inherited_lr_factor=0.3,
+        inherited_lr_factor=1.0,
         prefer_morphisms=True,
         heartbeat_seconds=30.0,
         **kwargs,
