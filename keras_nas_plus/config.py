@@ -281,11 +281,23 @@ def _validate_inherited_epochs(value):
            "null or an integer >= 1")
 
 
+def _validate_inherited_lr_factor(value):
+    _check("estimation.inherited_lr_factor",
+           isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1,
+           value, "a number in (0, 1]")
+
+
+def _validate_prefer_morphisms(value):
+    _check("estimation.prefer_morphisms", isinstance(value, bool), value, "true or false")
+
+
 #: Validators of the `estimation` section, by key.
 ESTIMATION_KEYS = {
     "learning_curve": _validate_learning_curve,
     "weight_inheritance": _validate_weight_inheritance,
     "inherited_epochs": _validate_inherited_epochs,
+    "inherited_lr_factor": _validate_inherited_lr_factor,
+    "prefer_morphisms": _validate_prefer_morphisms,
 }
 
 

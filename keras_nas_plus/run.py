@@ -118,12 +118,18 @@ def build_tuner(config, space, overwrite=False):
         max_model_size=search["max_model_size"],
         time_budget=search["time_budget"],
     )
+    if search.get("precision", "float32") != "float32":
+        kwargs["dtype_policy"] = search["precision"]
     estimation = config.get("estimation", {})
     if estimation.get("learning_curve"):
         kwargs["learning_curve"] = estimation["learning_curve"]
     if estimation.get("weight_inheritance"):
         kwargs["weight_inheritance"] = True
         kwargs["inherited_epochs"] = estimation.get("inherited_epochs")
+        if estimation.get("inherited_lr_factor") is not None:
+            kwargs["inherited_lr_factor"] = estimation["inherited_lr_factor"]
+        if estimation.get("prefer_morphisms") is not None:
+            kwargs["prefer_morphisms"] = estimation["prefer_morphisms"]
     params = inspect.signature(cls.__init__).parameters
     if "max_epochs" in params:  # Hyperband
         kwargs["max_epochs"] = search["epochs"]
@@ -331,6 +337,8 @@ def _run_search(config, overwrite, data, space, final_training, final_space):
         _log(verbose, f"\nFinal phase: training trial {best_trial.trial_id}'s architecture for "
              f"{final_epochs} epochs on train + validation data"
              + (f" (time budget {budget:g} s)" if budget else ""))
+        keras.backend.clear_session()
+        keras.config.set_dtype_policy(search.get("precision", "float32"))
         keras.utils.set_random_seed(search["seed"])
         final_hp = best_trial.hyperparameters.copy()
         model = final_space.build(final_hp)

@@ -85,6 +85,9 @@ def test_set_overrides_any_depth_and_adds_keys(tmp_path):
         ({"estimation": {"learning_curve": {"threshold": 2}}}, "estimation.learning_curve"),
         ({"estimation": {"weight_inheritance": "yes"}}, "estimation.weight_inheritance"),
         ({"estimation": {"inherited_epochs": 0}}, "estimation.inherited_epochs"),
+        ({"estimation": {"inherited_lr_factor": 0}}, "estimation.inherited_lr_factor"),
+        ({"estimation": {"inherited_lr_factor": 1.5}}, "estimation.inherited_lr_factor"),
+        ({"estimation": {"prefer_morphisms": "no"}}, "estimation.prefer_morphisms"),
         ({"search": 3}, "search"),
     ],
 )
@@ -228,3 +231,22 @@ def test_precision_mixed_bfloat16_is_applied_and_restored(tmp_path, capsys):
     assert model.get_layer("stem_conv").dtype_policy.name == "mixed_bfloat16"
     assert model.get_layer("classifier").compute_dtype == "float32"
     assert 0.0 <= results["test_accuracy"] <= 1.0
+
+
+def test_yaml_weight_inheritance_options_reach_the_tuner(tmp_path):
+    from keras_nas_plus import config as config_module
+    from keras_nas_plus import run
+
+    raw = {"search": {"directory": str(tmp_path / "run")},
+           "strategy": {"type": "evolution", "population_size": 2, "sample_size": 1},
+           "estimation": {"weight_inheritance": True, "inherited_epochs": 2,
+                          "inherited_lr_factor": 0.5, "prefer_morphisms": False}}
+    config = config_module.validate_config(raw)
+    space = run.build_space(config["space"], input_shape=(8, 8), num_classes=3, input_kind="image")
+    tuner = run.build_tuner(config, space, overwrite=True)
+    assert tuner.weight_inheritance and tuner.inherited_epochs == 2
+    assert tuner.inherited_lr_factor == 0.5 and tuner.prefer_morphisms is False
+    assert tuner.oracle.child_preference is None
+    raw["estimation"] = {"weight_inheritance": True}
+    tuner = run.build_tuner(config_module.validate_config(raw), space, overwrite=True)
+    assert tuner.inherited_lr_factor == 1.0 and tuner.oracle.child_preference is not None

@@ -1,5 +1,7 @@
 """Tests of keras_nas_plus.morphism: function preservation and errors."""
 
+import types
+
 import keras
 import numpy as np
 import pytest
@@ -485,6 +487,125 @@ def test_inherit_from_parent_loads_parent_checkpoint(tmp_path, macro):
         tuning.check_settings(True, 0)
 
 
+@pytest.mark.core
+def test_inherited_child_fine_tunes_at_a_reduced_learning_rate(tmp_path, macro):
+    import keras
+
+    from keras_nas_plus.engine.tuner import NASTuner
+    from keras_nas_plus.morphism import tuning
+    from keras_nas_plus.oracles.base import PARENT_KEY
+    from keras_nas_plus.spaces._training import fit_with_schedule
+
+    space, parent = macro
+    base = {"num_layers": 3, "layer_0/op": "conv3x3", "layer_0/filters": 4,
+            "layer_1/op": "sepconv3x3", "layer_1/filters": 4,
+            "layer_2/op": "conv3x3", "layer_2/filters": 4,
+            "layer_2/skip_from_0": True}
+    ckpt = str(tmp_path / "p.weights.h5")
+    parent.save_weights(ckpt)
+
+    class Tuner:
+        hypermodel = space
+        oracle = _StubOracle({"7": _StubTrial("7", base)})
+
+        def _get_checkpoint_fname(self, trial_id):
+            return ckpt
+
+        def _get_build_config_fname(self, trial_id):
+            return str(tmp_path / "none.json")
+
+    trial = _StubTrial("8", dict(base, **{PARENT_KEY: "7"}))
+    compiled = space.learning_rate[0]  # 1e-3, Adam
+    # 0.3 x the compiled rate, recorded in the trial info.
+    child = _macro_model(space)
+    _, info = tuning.inherit_from_parent(Tuner(), trial, child, {"epochs": 6},
+                                         inherited_lr_factor=0.3)
+    rate = float(keras.ops.convert_to_numpy(child.optimizer.learning_rate))
+    assert rate == pytest.approx(0.3 * compiled)
+    assert info["inherited_learning_rate"] == pytest.approx(0.3 * compiled)
+    # The cosine schedule of the spaces starts from the reduced rate.
+    seen = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(float(keras.ops.convert_to_numpy(
+                self.model.optimizer.learning_rate)))
+
+    x = np.zeros((4, 8, 8, 1), "float32")
+    fit_with_schedule(child, "cosine", x, np.zeros(4, "int32"), epochs=1, batch_size=2, verbose=0,
+                      callbacks=[Spy()])
+    assert seen[0] == pytest.approx(0.3 * compiled)
+    assert seen[1] == pytest.approx(0.3 * compiled * 0.5)  # cos(pi/2)
+    # Factor 1 (the default): unchanged, nothing recorded.
+    child = _macro_model(space)
+    _, info = tuning.inherit_from_parent(Tuner(), trial, child, {"epochs": 6})
+    rate = float(keras.ops.convert_to_numpy(child.optimizer.learning_rate))
+    assert rate == pytest.approx(compiled)
+    assert "inherited_learning_rate" not in info
+    # A trial without a parent keeps its rate whatever the factor.
+    child = _macro_model(space)
+    tuning.inherit_from_parent(Tuner(), _StubTrial("1", base), child,
+                               {"epochs": 6}, inherited_lr_factor=0.1)
+    rate = float(keras.ops.convert_to_numpy(child.optimizer.learning_rate))
+    assert rate == pytest.approx(compiled)
+    # A schedule object cannot be scaled: warned, left alone.
+    sched = keras.optimizers.schedules.ExponentialDecay(1e-2, 10, 0.5)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(sched), loss="mse")
+    with pytest.warns(UserWarning, match="schedule"):
+        assert tuning.scale_learning_rate(model, 0.5) is None
+    # Settings are validated by the tuner.
+    assert tuning.check_settings(True, None, 0.5) == (True, None, 0.5)
+    for bad in (0, 1.5, -0.1, True, "0.3"):
+        with pytest.raises(ValueError, match="inherited_lr_factor"):
+            tuning.check_settings(True, None, bad)
+    with pytest.raises(ValueError, match="inherited_lr_factor"):
+        NASTuner(oracle=None, hypermodel=space, weight_inheritance=True,
+                 inherited_lr_factor=2.0)
+
+
+@pytest.mark.core
+def test_morphism_preference_accepts_function_preserving_children(tmp_path):
+    import keras_tuner
+
+    from keras_nas_plus.engine.tuner import NASTuner
+    from keras_nas_plus.morphism.tuning import MorphismPreference
+    from keras_nas_plus.oracles.base import PARENT_KEY
+    from keras_nas_plus.oracles.evolution import RegularizedEvolutionOracle
+
+    space = _macro_space()
+    base = {"num_layers": 3, "layer_0/op": "conv3x3", "layer_0/filters": 4,
+            "layer_1/op": "sepconv3x3", "layer_1/filters": 4,
+            "layer_2/op": "conv3x3", "layer_2/filters": 4,
+            "layer_2/skip_from_0": True}
+
+    class Tuner:
+        hypermodel = space
+        oracle = types.SimpleNamespace(
+            hyperparameters=keras_tuner.HyperParameters())
+
+    pref = MorphismPreference(Tuner())
+    assert pref(base, dict(base, **{"layer_2/filters": 8, PARENT_KEY: "3"}))
+    assert pref(base, dict(base, **{"layer_0/op": "conv5x5"}))
+    assert not pref(base, dict(base, **{"layer_1/op": "maxpool3x3"}))
+    assert not pref(base, dict(base, **{"layer_2/filters": 2}))  # not buildable
+    assert len(pref._cache) == 4
+    # Wired into evolution oracles by the tuner; off on request.
+    def tuner(**kwargs):
+        oracle = RegularizedEvolutionOracle(objective="val_accuracy",
+                                            max_trials=2, population_size=2,
+                                            sample_size=1)
+        return NASTuner(oracle=oracle, hypermodel=space,
+                        directory=str(tmp_path), **kwargs).oracle
+    oracle = tuner(weight_inheritance=True)
+    assert isinstance(oracle.child_preference, MorphismPreference)
+    assert tuner(weight_inheritance=True, prefer_morphisms=False,
+                 overwrite=True).child_preference is None
+    assert tuner(overwrite=True).child_preference is None
+    with pytest.raises(ValueError, match="prefer_morphisms"):
+        tuner(weight_inheritance=True, prefer_morphisms=1, overwrite=True)
+
+
 @pytest.mark.slow
 def test_evolution_search_with_weight_inheritance(tmp_path):
     from keras_nas_plus.oracles.evolution import RegularizedEvolution
@@ -495,11 +616,13 @@ def test_evolution_search_with_weight_inheritance(tmp_path):
     tuner = RegularizedEvolution(
         _macro_space(), objective="val_accuracy", max_trials=5,
         population_size=2, sample_size=2, seed=1, directory=str(tmp_path),
-        weight_inheritance=True)
+        weight_inheritance=True, inherited_lr_factor=0.3)
     tuner.search(x, y, validation_data=(x, y), epochs=3, verbose=0)
     infos = [tuner.get_trial_info(t) for t in tuner.oracle.trials]
     children = [i for i in infos if i.get("inherited_from")]
     assert children, infos
     assert all(i["epochs_trained"] == 1 for i in children)
+    assert all(i["inherited_learning_rate"] == pytest.approx(0.3e-3)
+               for i in children)
     assert all(i["epochs_trained"] == 3 for i in infos
                if "inherited_from" not in i)

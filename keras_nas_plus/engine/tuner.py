@@ -157,9 +157,22 @@ class NASTuner(keras_tuner.Tuner):
             most `inherited_epochs` epochs.
         inherited_epochs: int or None, default None (E/3 of the `epochs`
             given to `search`, at least 1). Epochs of an inherited child.
+        inherited_lr_factor: float in (0, 1], default 1.0. An inherited
+            child trains at this fraction of the learning rate its model was
+            compiled with (1: unchanged); see docs/morphism.md.
+        prefer_morphisms: bool, default True. With `weight_inheritance` and
+            an oracle that has a `child_preference` hook (regularized
+            evolution with untried neighbours), draw children among the
+            parent's neighbours that are function-preserving for
+            `inherit_weights` (`keras_nas_plus.morphism.tuning.
+            MorphismPreference`; any neighbour when none is).
         heartbeat_seconds: float > 0, default 30. Distributed workers only:
             while a trial runs, tell the chief every this many seconds that
             the worker is alive (see `NASOracle`'s `trial_lease_seconds`).
+        dtype_policy: str or None, default None (the global policy). A Keras
+            dtype policy such as `"mixed_bfloat16"` set before each trial's
+            model is built (Keras Tuner clears the session, and with it the
+            global policy, before every build).
         free_trial_memory: bool, default True. When a trial ends, free what
             it leaves in the process (TensorFlow's per-trace custom-gradient
             registrations that keep every trained graph alive, then
@@ -196,8 +209,11 @@ class NASTuner(keras_tuner.Tuner):
         latency_runs=10,
         weight_inheritance=False,
         inherited_epochs=None,
+        inherited_lr_factor=1.0,
+        prefer_morphisms=True,
         heartbeat_seconds=30.0,
         free_trial_memory=True,
+        dtype_policy=None,
         **kwargs,
     ):
         self.constraints = {}
@@ -219,9 +235,13 @@ class NASTuner(keras_tuner.Tuner):
         # --- weight inheritance (network morphism, issue 6) ---
         from keras_nas_plus.morphism import tuning as _wi
 
-        self.weight_inheritance, self.inherited_epochs = _wi.check_settings(
-            weight_inheritance, inherited_epochs)
+        (self.weight_inheritance, self.inherited_epochs,
+         self.inherited_lr_factor) = _wi.check_settings(
+            weight_inheritance, inherited_epochs, inherited_lr_factor)
         self._inheritance_info = {}
+        if not isinstance(prefer_morphisms, bool):
+            raise ValueError(f"`prefer_morphisms` must be a bool, got {prefer_morphisms!r}.")
+        self.prefer_morphisms = prefer_morphisms
         # --- end weight inheritance ---
         # --- reliability (issue 9) ---
         if isinstance(heartbeat_seconds, bool) or not isinstance(heartbeat_seconds, (int, float)) \
@@ -230,6 +250,9 @@ class NASTuner(keras_tuner.Tuner):
         _mark_resumable(kwargs)
         # --- end reliability ---
         super().__init__(oracle, hypermodel, **kwargs)
+        if (self.weight_inheritance and self.prefer_morphisms
+                and getattr(self.oracle, "child_preference", False) is None):
+            self.oracle.child_preference = _wi.MorphismPreference(self)  # issue 6
         self.progress = progress
         self.time_budget = time_budget
         self.budget_exhausted = False
@@ -241,6 +264,11 @@ class NASTuner(keras_tuner.Tuner):
         self._begun_at_last_request = None
         self._trial_costs = {}
         self.free_trial_memory = bool(free_trial_memory)
+        self.dtype_policy = dtype_policy
+        if dtype_policy is not None:
+            import keras
+
+            keras.dtype_policies.get(dtype_policy)  # raises ValueError for an unknown policy
         self._trial_memory = TrialMemory()  # issue 9, "Memory"
         if not hasattr(self.oracle, "is_multi_objective"):
             # Keras Tuner's own oracles: rejections must not stop the search
@@ -364,6 +392,14 @@ class NASTuner(keras_tuner.Tuner):
         atomic_write_text(self._trial_info_fname(trial.trial_id), json.dumps(info))
         raise ConstraintViolation(f"{_base().REJECTED_MESSAGE}: {'; '.join(violated)}")
 
+    def _build_hypermodel(self, hp):
+        # Keras Tuner calls `clear_session()` before each build, which resets the global dtype policy.
+        if self.dtype_policy is not None:
+            import keras
+
+            keras.config.set_dtype_policy(self.dtype_policy)
+        return super()._build_hypermodel(hp)
+
     def _build_and_fit_model(self, trial, *args, **kwargs):
         hp = trial.hyperparameters
         model = self._try_build(hp)
@@ -386,7 +422,8 @@ class NASTuner(keras_tuner.Tuner):
             from keras_nas_plus.morphism import tuning as _wi
 
             kwargs, self._inheritance_info[trial.trial_id] = _wi.inherit_from_parent(
-                self, trial, model, kwargs, self.inherited_epochs)
+                self, trial, model, kwargs, self.inherited_epochs,
+                self.inherited_lr_factor)
         kwargs = self.before_fit(trial, model, kwargs)
         results = self.hypermodel.fit(hp, model, *args, **kwargs)
         results = self._with_costs(results, reported)

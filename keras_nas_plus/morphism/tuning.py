@@ -14,8 +14,20 @@ from keras_nas_plus.morphism.inherit import inherit_weights
 from keras_nas_plus.oracles.base import PARENT_KEY
 
 
-def check_settings(weight_inheritance, inherited_epochs):
+#: Default `inherited_lr_factor`: an inherited child fine-tunes at this
+#: fraction of the learning rate its model was compiled with. 1 (unchanged):
+#: with `prefer_morphisms`, 0.3 was measured 0.15 points worse than 1 on two
+#: seeds (docs/morphism.md, part (c)).
+DEFAULT_INHERITED_LR_FACTOR = 1.0
+
+
+def check_settings(weight_inheritance, inherited_epochs,
+                   inherited_lr_factor=DEFAULT_INHERITED_LR_FACTOR):
     """Validate the tuner arguments; returns them normalised.
+
+    Returns:
+        `(weight_inheritance, inherited_epochs, inherited_lr_factor)`, the
+        last as a float.
 
     Raises:
         ValueError: naming the bad argument.
@@ -28,7 +40,12 @@ def check_settings(weight_inheritance, inherited_epochs):
             or isinstance(inherited_epochs, bool) or inherited_epochs < 1):
         raise ValueError("`inherited_epochs` must be None or an int >= 1. "
                          f"Received: {inherited_epochs!r}")
-    return weight_inheritance, inherited_epochs
+    if (not isinstance(inherited_lr_factor, numbers.Real)
+            or isinstance(inherited_lr_factor, bool)
+            or not 0 < inherited_lr_factor <= 1):
+        raise ValueError("`inherited_lr_factor` must be a number in (0, 1]. "
+                         f"Received: {inherited_lr_factor!r}")
+    return weight_inheritance, inherited_epochs, float(inherited_lr_factor)
 
 
 def default_inherited_epochs(epochs):
@@ -36,8 +53,113 @@ def default_inherited_epochs(epochs):
     return max(1, int(epochs) // 3)
 
 
+class MorphismPreference:
+    """`child_preference` for an evolution oracle: is a child a morphism?
+
+    `pref(parent_values, child_values)` builds both architectures with the
+    tuner's hypermodel (fresh weights, no training), calls `inherit_weights`
+    and returns `report.function_preserving`: True when the child can start
+    from exactly its parent's function (widened layers, added identity
+    layers or zero-initialised skips, enlarged kernels). Under weight
+    inheritance such children keep what the parent learned, while a child
+    with a replaced or removed operation loses part of it and cannot recover
+    within E/3 epochs (measured in docs/morphism.md (c)). Generating
+    children by network morphisms is what LEMONADE (Elsken, Metzen & Hutter,
+    ICLR 2019) and Auto-Keras (Jin, Song & Hu, KDD 2019) do. Answers are cached; a child
+    whose build or inheritance fails counts as not preferred.
+
+    Args:
+        tuner: the `NASTuner` (its `hypermodel` and `oracle.hyperparameters`
+            are used).
+    """
+
+    def __init__(self, tuner):
+        self.tuner = tuner
+        self._cache = {}
+        self._parent = (None, None)
+
+    def _build(self, values):
+        hp = self.tuner.oracle.hyperparameters.copy()
+        hp.values.update({k: v for k, v in values.items() if k != PARENT_KEY})
+        return self.tuner.hypermodel.build(hp)
+
+    def __call__(self, parent_values, child_values):
+        def key(values):
+            return json.dumps({k: v for k, v in values.items()
+                               if k != PARENT_KEY}, sort_keys=True,
+                              default=str)
+
+        pkey, ckey = key(parent_values), key(child_values)
+        if (pkey, ckey) in self._cache:
+            return self._cache[(pkey, ckey)]
+        try:
+            if self._parent[0] != pkey:
+                self._parent = (None, None)
+                gc.collect()
+                self._parent = (pkey, self._build(parent_values))
+            child = self._build(child_values)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ok = bool(inherit_weights(self._parent[1], child)
+                          .function_preserving)
+            del child
+        except Exception:  # a child that cannot be built is not preferred
+            ok = False
+        self._cache[(pkey, ckey)] = ok
+        return ok
+
+
+def scale_learning_rate(model, factor):
+    """Multiply the compiled optimizer's learning rate by `factor`, in place.
+
+    Used for inherited children (`inherited_lr_factor`): fine-tuning from
+    inherited weights at a fraction of the initial rate instead of a warm
+    restart at the full rate (Loshchilov & Hutter, SGDR, ICLR 2017). On the
+    search of docs/morphism.md (c) the full rate was as good or better, so
+    the tuner's default factor is 1.
+
+    Args:
+        model: a compiled `keras.Model` (its `optimizer` has a float
+            learning rate or our spaces' `CosineSchedule`).
+        factor: float in (0, 1]; 1 leaves the rate unchanged.
+
+    Returns:
+        `(old_rate, new_rate)` as floats, or `None` when nothing was changed
+        (factor 1, no optimizer, or another `LearningRateSchedule`, whose
+        rate is not settable: a warning is issued then).
+    """
+    if factor == 1:
+        return None
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        warnings.warn("weight inheritance: the child model is not compiled; "
+                      "`inherited_lr_factor` is not applied.")
+        return None
+    from keras import ops
+    from keras.optimizers.schedules import LearningRateSchedule
+
+    from keras_nas_plus.spaces._training import CosineSchedule
+
+    schedule = getattr(optimizer, "_learning_rate", None)
+    if isinstance(schedule, CosineSchedule):  # our spaces' schedule: scale its starting rate
+        old = schedule.initial_learning_rate
+        schedule.initial_learning_rate = old * factor
+        return old, old * factor
+    if isinstance(getattr(optimizer, "_learning_rate", None),
+                  LearningRateSchedule) or callable(
+                      getattr(optimizer, "_learning_rate", None)):
+        warnings.warn("weight inheritance: the child's optimizer uses a "
+                      "learning-rate schedule object; `inherited_lr_factor` "
+                      "is not applied.")
+        return None
+    old = float(ops.convert_to_numpy(optimizer.learning_rate))
+    optimizer.learning_rate = old * factor
+    return old, old * factor
+
+
 def inherit_from_parent(tuner, trial, model, fit_kwargs,
-                        inherited_epochs=None):
+                        inherited_epochs=None,
+                        inherited_lr_factor=DEFAULT_INHERITED_LR_FACTOR):
     """Load the parent's best checkpoint into `model` via `inherit_weights`.
 
     The parent is the trial whose id is in the child's hyperparameter values
@@ -46,7 +168,9 @@ def inherit_from_parent(tuner, trial, model, fit_kwargs,
     Tuner in the parent's trial directory, which is shared in distributed
     mode) is loaded, the weights are inherited and the parent model is
     deleted. An inherited child trains at most `inherited_epochs` epochs
-    (default: E/3 of the search's E epochs).
+    (default: E/3 of the search's E epochs) at `inherited_lr_factor` times
+    its compiled learning rate (a learning-rate schedule callback such as
+    the spaces' cosine decay then starts from the reduced rate).
 
     Args:
         tuner: the `NASTuner`.
@@ -54,11 +178,14 @@ def inherit_from_parent(tuner, trial, model, fit_kwargs,
         model: the child's freshly built model (modified in place).
         fit_kwargs: dict, keyword arguments of `model.fit`.
         inherited_epochs: int or None, epochs for an inherited child.
+        inherited_lr_factor: float in (0, 1], learning-rate multiplier for
+            an inherited child (1: unchanged).
 
     Returns:
         `(fit_kwargs, info)`: the possibly changed `fit` arguments and a
         JSON-safe dict for the trial record (`inherited_from`, the report,
-        `inheritance_error` when the parent could not be used).
+        `inherited_epochs`, `inherited_learning_rate` when the rate was
+        scaled, `inheritance_error` when the parent could not be used).
     """
     parent_id = trial.hyperparameters.values.get(PARENT_KEY)
     if not parent_id:
@@ -102,4 +229,7 @@ def inherit_from_parent(tuner, trial, model, fit_kwargs,
         cap = inherited_epochs or default_inherited_epochs(epochs)
         fit_kwargs["epochs"] = min(epochs, cap)
         info["inherited_epochs"] = fit_kwargs["epochs"]
+        rates = scale_learning_rate(model, inherited_lr_factor)
+        if rates is not None:
+            info["inherited_learning_rate"] = rates[1]
     return fit_kwargs, info

@@ -154,6 +154,12 @@ class RegularizedEvolutionOracle(NASOracle):
         self.max_neighbour_values = int(max_neighbour_values)
         self.equivalence = equivalence
         self.archive_parent_probability = float(archive_parent_probability)
+        #: None or `callable(parent_values, child_values) -> bool`: with
+        #: untried neighbours, children it accepts are drawn first (all
+        #: neighbours when it accepts none). Set by `NASTuner` with
+        #: `weight_inheritance=True` to prefer function-preserving children
+        #: (see docs/morphism.md). Not part of the saved state.
+        self.child_preference = None
         self._reset_class_cache()
 
     def population(self):
@@ -242,6 +248,11 @@ class RegularizedEvolutionOracle(NASOracle):
             base = _hp.crossover(space, base, other.hyperparameters.values, rng)
         if self.untried_neighbours and self.num_mutations == 1:
             neighbours = self.untried_neighbour_values(base, rng)
+            if neighbours and self.child_preference is not None:
+                # e.g. function-preserving children under weight inheritance
+                parent_values = parent.hyperparameters.values
+                preferred = [c for c in neighbours if self.child_preference(parent_values, c)]
+                neighbours = preferred or neighbours
             if neighbours:
                 child = neighbours[int(rng.integers(len(neighbours)))]
                 child[PARENT_KEY] = str(parent.trial_id)
