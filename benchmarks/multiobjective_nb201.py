@@ -86,6 +86,12 @@ def main(argv=None):
                    help="chance of taking the least-explored Pareto-archive member as parent (0: tournament only)")
     p.add_argument("--secondary", default="crowding", choices=("crowding", "hypervolume"),
                    help="tie-break after the non-dominated rank: NSGA-II crowding or SMS-EMOA contribution")
+    p.add_argument("--parent-archive", default="front", choices=("front", "levels"),
+                   help="archive parents from the Pareto front, or from the best trial of each params level")
+    p.add_argument("--full-neighbourhood", action="store_true",
+                   help="keep an archive parent until its untried neighbourhood is exhausted (full PLS step)")
+    p.add_argument("--skip-cheapest", action="store_true",
+                   help="never take the cheapest archive member as archive parent")
     p.add_argument("--no-equivalence", action="store_true",
                    help="do not skip NB201 cells equivalent to tried ones (the CLI skips them)")
     p.add_argument("--table-csv", default=SHIPPED_CSV, help="CSV with valid_acc_200ep and params_mb per row")
@@ -111,6 +117,9 @@ def main(argv=None):
                 oracle.crowding_scale = args.crowding_scale
                 oracle.pareto_archive = not args.no_archive
                 oracle.pareto_secondary = args.secondary
+                oracle.archive_parent_set = args.parent_archive
+                oracle.archive_full_neighbourhood = args.full_neighbourhood
+                oracle.archive_skip_cheapest = args.skip_cheapest
             rows = multiobjective.run_one(table, {"valid_acc_200ep": acc, "params_mb": params}, OBJECTIVES,
                                           oracle, args.queries)
             regrets.append(_pareto.budget_regret(acc[rows], params[rows], acc, params, budgets))
@@ -132,7 +141,9 @@ def main(argv=None):
         if name == "evolution":
             entry.update({k: v for k, v in evolution_kwargs.items() if k != "equivalence"},
                          equivalence=not args.no_equivalence, crowding_scale=args.crowding_scale,
-                         pareto_archive=not args.no_archive, secondary=args.secondary)
+                         pareto_archive=not args.no_archive, secondary=args.secondary,
+                         parent_archive=args.parent_archive, full_neighbourhood=args.full_neighbourhood,
+                         skip_cheapest=args.skip_cheapest)
         results.append(entry)
         print(json.dumps(entry), flush=True)
     out = {"budgets_params_mb": budgets.tolist(), "reference": [float(-reference[0]), float(reference[1])],

@@ -326,3 +326,56 @@ def test_run_search_writes_pareto_front(tmp_path):
     assert all(t["rejected"] is False and t["costs"]["flops"] > 0 for t in completed)
     on_disk = json.load(open(tmp_path / "run" / "results.json"))
     assert on_disk["pareto_front"] == json.loads(json.dumps(front))
+
+
+def test_parent_archive_levels_skip_cheapest_and_full_neighbourhood(tmp_path):
+    from keras_nas_plus.oracles.base import PARENT_KEY
+
+    oracle = RegularizedEvolutionOracle(objective=OBJECTIVES, max_trials=40, population_size=10, sample_size=2,
+                                        seed=0, hyperparameters=toy_space())
+    oracle._set_project_dir(str(tmp_path), "p")
+    # acc/cost: A(1,1) B(2,2) C(3,4) front; D(1.5,3) dominated by B but best at cost 3;
+    # E(0.5,2) worse than B at the same cost; F(1,1) ties A (A is earlier).
+    a, b, c, d, e, f = (_complete(oracle, {"acc": acc, "cost": cost})
+                        for acc, cost in [(1, 1), (2, 2), (3, 4), (1.5, 3), (0.5, 2), (1, 1)])
+    ids = lambda trials: [t.trial_id for t in trials]  # noqa: E731
+    assert ids(oracle.parent_archive()) == ids([a, b, c, f])  # equal points are both non-dominated
+    oracle.archive_parent_set = "levels"
+    assert ids(oracle.parent_archive()) == ids([a, b, c, d])  # one per cost level, D included, F not
+    oracle.archive_skip_cheapest = True
+    assert ids(oracle.parent_archive()) == ids([b, c, d])
+    oracle.archive_parent_set = "front"
+    assert ids(oracle.parent_archive()) == ids([b, c])
+    rng = np.random.default_rng(0)
+    assert {oracle.least_explored_archive_member(rng).trial_id for _ in range(20)} == {b.trial_id, c.trial_id}
+    oracle.archive_parent_set = "grid"
+    with pytest.raises(ValueError, match="archive_parent_set"):
+        oracle.parent_archive()
+    oracle.archive_parent_set = "front"
+    oracle.archive_skip_cheapest = False
+    # Full PLS step: the first pick is kept while it has untried neighbours,
+    # even though it then has more children than the others.
+    oracle.archive_full_neighbourhood = True
+    first = oracle.least_explored_archive_member(rng)
+    for _ in range(3):
+        _complete(oracle, {"acc": 0.0, "cost": 9}, {PARENT_KEY: first.trial_id})
+        assert oracle.least_explored_archive_member(rng).trial_id == first.trial_id
+    # Without it, a member with no children is chosen instead.
+    oracle.archive_full_neighbourhood = False
+    assert oracle.least_explored_archive_member(rng).trial_id != first.trial_id
+    # Once the kept member's neighbourhood is exhausted, the least explored is taken.
+    oracle.archive_full_neighbourhood = True
+    oracle._pls_current = first.trial_id
+    oracle.untried_neighbour_values = lambda values, rng: []
+    assert oracle.least_explored_archive_member(rng).trial_id != first.trial_id
+
+
+def test_parent_archive_levels_needs_two_objectives(tmp_path):
+    objectives = OBJECTIVES + [kt.Objective("lat", "min")]
+    oracle = RegularizedEvolutionOracle(objective=objectives, max_trials=5, population_size=3, sample_size=2,
+                                        seed=0, hyperparameters=toy_space())
+    oracle._set_project_dir(str(tmp_path), "p")
+    _complete(oracle, {"acc": 1, "cost": 1, "lat": 1})
+    oracle.archive_parent_set = "levels"
+    with pytest.raises(ValueError, match="two objectives"):
+        oracle.parent_archive()

@@ -204,13 +204,71 @@ class RegularizedEvolutionOracle(NASOracle):
                     return member
         return self.tournament(population, rng)
 
-    def least_explored_archive_member(self, rng):
-        """The Pareto-archive member with the fewest children so far.
+    #: Variants of the archive parent, measured on NAS-Bench-201 and not
+    #: better than the defaults there (docs/multiobjective.md):
+    #: "front" (default): the archive is the Pareto front of the completed
+    #: trials; "levels" (two objectives): for every distinct value of the
+    #: second objective (the cost), its best trial in the first objective,
+    #: dominated or not (a grid archive over cost levels, in the spirit of
+    #: the epsilon-box archives of Laumanns, Thiele, Deb & Zitzler,
+    #: Evolutionary Computation 10(3), 2002, with one box per cost value).
+    archive_parent_set = "front"
+    #: True: keep the last archive parent until its untried one-decision
+    #: neighbourhood is exhausted (or it leaves the archive), as one full
+    #: Pareto-local-search step (Paquete et al. 2004); False (default): the
+    #: least-explored member is chosen afresh for every child.
+    archive_full_neighbourhood = False
+    #: True: never take the archive member with the best (lowest, when
+    #: minimised) last objective, i.e. the cheapest one, as archive parent
+    #: while other members exist. Default False.
+    archive_skip_cheapest = False
 
-        The archive is the set of non-dominated completed trials of the whole
-        search; a trial's children are the trials whose values name it under
-        `PARENT_KEY` (whatever their status). Ties are broken uniformly at
-        random.
+    def parent_archive(self):
+        """The trials the archive parent is chosen from.
+
+        `archive_parent_set == "front"`: the non-dominated completed trials;
+        `"levels"` (two objectives): for each distinct value of the second
+        objective, the completed trial best in the first one (the earliest on
+        ties). With `archive_skip_cheapest`, the members with the best second
+        objective are left out unless nothing else remains.
+
+        Returns:
+            list of `keras_tuner.engine.trial.Trial`, in completion order.
+
+        Raises:
+            ValueError: for an unknown `archive_parent_set`, or `"levels"`
+                with other than two objectives.
+        """
+        completed = self.completed_trials()
+        if not completed:
+            return []
+        points = self.minimised_values(completed)
+        if self.archive_parent_set == "front":
+            rows = sorted(int(i) for i in _pareto.pareto_front(points))
+        elif self.archive_parent_set == "levels":
+            if points.shape[1] != 2:
+                raise ValueError("`archive_parent_set = 'levels'` needs exactly two objectives.")
+            best = {}
+            for i, (quality, cost) in enumerate(points):
+                if cost not in best or quality < points[best[cost], 0]:
+                    best[cost] = i
+            rows = sorted(best.values())
+        else:
+            raise ValueError(f"`archive_parent_set` must be 'front' or 'levels', got {self.archive_parent_set!r}.")
+        if self.archive_skip_cheapest and len(rows) > 1:
+            cheapest = points[rows, -1].min()
+            rows = [i for i in rows if points[i, -1] != cheapest] or rows
+        return [completed[i] for i in rows]
+
+    def least_explored_archive_member(self, rng):
+        """The archive member with the fewest children so far.
+
+        The archive is `parent_archive()` (by default the non-dominated
+        completed trials of the whole search); a trial's children are the
+        trials whose values name it under `PARENT_KEY` (whatever their
+        status). Ties are broken uniformly at random. With
+        `archive_full_neighbourhood`, the previous pick is returned again
+        while it is still in the archive and has untried neighbours.
 
         Args:
             rng: `numpy.random.Generator`.
@@ -223,10 +281,13 @@ class RegularizedEvolutionOracle(NASOracle):
             Paquete, Chiarandini & Stuetzle, Pareto local search, LNEMS 535,
             Springer 2004 (each archive member's neighbourhood in turn).
         """
-        completed = self.completed_trials()
-        if not completed:
+        front = self.parent_archive()
+        if not front:
             return None
-        front = [completed[i] for i in _pareto.pareto_front(self.minimised_values(completed))]
+        if self.archive_full_neighbourhood:
+            current = {t.trial_id: t for t in front}.get(getattr(self, "_pls_current", None))
+            if current is not None and self.untried_neighbour_values(current.hyperparameters.values, rng):
+                return current
         counts = {}
         for trial in self.trials.values():
             parent_id = trial.hyperparameters.values.get(PARENT_KEY)
@@ -234,7 +295,9 @@ class RegularizedEvolutionOracle(NASOracle):
                 counts[parent_id] = counts.get(parent_id, 0) + 1
         children = np.array([counts.get(str(t.trial_id), 0) for t in front])
         fewest = np.flatnonzero(children == children.min())
-        return front[int(fewest[int(rng.integers(len(fewest)))])]
+        member = front[int(fewest[int(rng.integers(len(fewest)))])]
+        self._pls_current = member.trial_id
+        return member
 
     def propose(self, trial_id, rng):
         population = self.population()
