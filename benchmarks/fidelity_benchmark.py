@@ -3,6 +3,8 @@
 Run from a checkout (CPU, nice 10; the wall time depends on the load):
     nice -n 10 python benchmarks/fidelity_benchmark.py macro --num-architectures 30 --json-dir bench_out
     nice -n 10 python benchmarks/fidelity_benchmark.py nb201 --seeds 300
+    python benchmarks/fidelity_benchmark.py merge a.log b.log          # logs of --arch-range runs
+    python benchmarks/fidelity_benchmark.py compare b.log --reference a.log  # best half; two runs' full scores
 
 macro: on the Fashion-MNIST sample shipped with the package (10k train, 15% held
 out for validation -> 8,500 training examples), a random sample of architectures
@@ -129,18 +131,24 @@ def nb201(args):
 _ENTRY = re.compile(r"(\S+) (None|[-0-9.]+) \(([-0-9.]+|None) s train, ([-0-9.]+) s wall\)")
 
 
-def merge(args):
-    """Recomputes the report from the `arch i/N: ...` lines of one or more logs."""
-    from keras_nas_plus.fidelity import format_report, rank_correlation
-
+def _read_logs(paths):
+    """{architecture number: {setting: (score, train s, wall s)}} from the `arch i/N: ...` lines of logs."""
     per_arch = {}
-    for path in args.logs:
+    for path in paths:
         for line in open(path):
             m = re.match(r"arch (\d+)/\d+: (.*)", line)
             if m:
                 per_arch[int(m.group(1))] = {e[0]: (None if e[1] == "None" else float(e[1]),
                                                      float(e[2]) if e[2] != "None" else 0.0, float(e[3]))
                                              for e in _ENTRY.findall(m.group(2))}
+    return per_arch
+
+
+def merge(args):
+    """Recomputes the report from the `arch i/N: ...` lines of one or more logs."""
+    from keras_nas_plus.fidelity import format_report, rank_correlation
+
+    per_arch = _read_logs(args.logs)
     archs = [per_arch[i] for i in sorted(per_arch)]
     names = [n for n in archs[0] if n != "full"]
     full = [a["full"] for a in archs]
@@ -156,6 +164,40 @@ def merge(args):
     print(format_report(report))
 
 
+def compare(args):
+    """Rank correlations from logs: per setting against the log's own full-fidelity scores, among the
+    better half only (by full score), and, with --reference, against another run's full-fidelity scores
+    (e.g. to check that re-run full-fidelity scores agree with a logged run)."""
+    from keras_nas_plus.fidelity import rank_correlation
+
+    per_arch = _read_logs(args.logs)
+    ids = sorted(per_arch)
+    full = np.array([per_arch[i]["full"][0] for i in ids])
+    ref = None
+    if args.reference:
+        other = _read_logs([args.reference])
+        missing = [i for i in ids if i not in other]
+        if missing:
+            raise SystemExit(f"architectures {missing} are not in {args.reference}")
+        ref = np.array([other[i]["full"][0] for i in ids])
+        diff = [(i, float(a), float(b)) for i, a, b in zip(ids, ref, full) if a != b]
+        rho, tau = rank_correlation(list(full), list(ref))
+        print(f"full fidelity, {len(ids)} architectures, this run vs reference: max |score difference| "
+              f"{np.abs(full - ref).max():.4f}, {len(diff)} differ (arch, reference, this run): {diff}; "
+              f"Spearman {rho:.4f}, Kendall {tau:.4f}")
+    top = np.argsort(-full)[: len(ids) // 2]
+    for name in [k for k in per_arch[ids[0]] if k != "full"]:
+        low = np.array([per_arch[i][name][0] for i in ids])
+        rho, tau = rank_correlation(list(low), list(full))
+        trho, ttau = rank_correlation(list(low[top]), list(full[top]))
+        line = (f"{name:<36} rho {rho:.3f} tau {tau:.3f}; best {len(top)} by full score: "
+                f"rho {trho:.3f} tau {ttau:.3f}")
+        if ref is not None:
+            rrho, rtau = rank_correlation(list(low), list(ref))
+            line += f"; vs reference full: rho {rrho:.3f} tau {rtau:.3f}"
+        print(line)
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="what", required=True)
@@ -169,13 +211,16 @@ def main():
                         "combine the logs with the `merge` subcommand)")
     g = sub.add_parser("merge", help="combine the printed logs of `macro` runs over disjoint --arch-range")
     g.add_argument("logs", nargs="+")
+    c = sub.add_parser("compare", help="rank correlations from `macro` logs (best half; against a reference run)")
+    c.add_argument("logs", nargs="+")
+    c.add_argument("--reference", help="log of another run whose full-fidelity scores to compare with")
     n = sub.add_parser("nb201")
     n.add_argument("--seeds", type=int, default=300)
     n.add_argument("--queries", type=int, default=150)
     n.add_argument("--strategies", default="evolution,random")
     n.add_argument("--top-k", type=lambda s: [int(v) for v in s.split(",")], default=[3, 10])
     args = p.parse_args()
-    {"macro": macro, "nb201": nb201, "merge": merge}[args.what](args)
+    {"macro": macro, "nb201": nb201, "merge": merge, "compare": compare}[args.what](args)
 
 
 if __name__ == "__main__":
