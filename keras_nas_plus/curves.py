@@ -209,6 +209,26 @@ def _nonneg_slope_fit(g, y, w=None):
     return c, a, sse
 
 
+def _ensemble_bic(sse, npar, n, noise_var, temperature):
+    """-2 temperature log of the mean tempered BIC evidence of a set of models.
+
+    Args:
+        sse: (K,) residual sums of squares on ``n`` observed epochs (metric units squared).
+        npar: (K,) parameter counts.  n: int, number of observations.
+        noise_var: float >= 0, per-epoch observation-noise variance; no model is credited
+            with a residual variance below it (a fit cannot beat the noise of the data).
+        temperature: float > 0.
+
+    Returns:
+        float (lower is better), comparable between sets fitted to the same observations.
+    """
+    s2 = np.maximum(np.asarray(sse, float) / n, max(noise_var, 1e-300))
+    bic = n * np.log(s2) + np.asarray(npar, float) * math.log(n)
+    bt = bic / (2.0 * temperature)
+    b0 = float(np.min(bt))
+    return -2.0 * temperature * (-b0 + math.log(float(np.mean(np.exp(-(bt - b0))))))
+
+
 class PredictiveDistribution:
     """A Gaussian mixture over the metric's value at the final epoch.
 
@@ -315,7 +335,15 @@ class CurveExtrapolator:
         temperature: float > 0, BIC weights are ``exp(-dBIC / (2 temperature))``.
             Default 2.0.
         sigma_scale: float > 0, multiplies every component's standard deviation
-            (calibration knob). Default 1.0.
+            (calibration of the predictive spread). Default 0.8: on our 51-curve
+            Fashion-MNIST corpus (leave-one-out, 5-30 of 40 epochs observed) it puts
+            4.5 % of final values above the predictive 95 % quantile — the tail the
+            stopping rule uses — where 1.0 puts 3.4 % (too wide). See docs/learning_curves.md.
+        weighting: str, how the family ensemble and the reference curves share the
+            mixture. "evidence" (default): one Bayesian model average — prior mass
+            ``prior_weight * m / (m + 3)`` for the ``m`` references and the rest for the
+            families, each side then weighted by its tempered BIC evidence on the observed
+            epochs. "fixed": the references get exactly that prior mass.
         prior_weight: float in [0, 1], maximum share of the mixture given to
             reference curves (Chandrashekaran & Lane). Default 0.5; 0 disables.
         max_references: int, keep at most this many reference curves (most
@@ -334,7 +362,8 @@ class CurveExtrapolator:
     """
 
     def __init__(self, mode="max", families=None, refine=2, max_nfev=30, temperature=2.0,
-                 sigma_scale=1.0, prior_weight=0.5, max_references=200, cache_size=0):
+                 sigma_scale=0.8, prior_weight=0.5, max_references=200, cache_size=0,
+                 weighting="evidence"):
         if mode not in _MODES:
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
         fams = tuple(FAMILIES if families is None else families)
@@ -352,7 +381,10 @@ class CurveExtrapolator:
             raise ValueError(f"prior_weight must be a float in [0, 1], got {prior_weight!r}")
         if not isinstance(max_references, int) or max_references < 0:
             raise ValueError(f"max_references must be an int >= 0, got {max_references!r}")
+        if weighting not in ("evidence", "fixed"):
+            raise ValueError(f"weighting must be 'evidence' or 'fixed', got {weighting!r}")
         self.mode = mode
+        self.weighting = weighting
         self.families = fams
         self.refine = refine
         self.max_nfev = max_nfev
@@ -374,6 +406,7 @@ class CurveExtrapolator:
             "max_nfev": self.max_nfev, "temperature": self.temperature,
             "sigma_scale": self.sigma_scale, "prior_weight": self.prior_weight,
             "max_references": self.max_references, "cache_size": self.cache_size,
+            "weighting": self.weighting,
         }
 
     @classmethod
@@ -480,7 +513,7 @@ class CurveExtrapolator:
             s = max(spread, 1e-3 * mag, 1e-12)
             if nf < 3:
                 s = max(s, 0.05 * mag)
-            comps = [(np.array([last]), np.array([s]), np.ones(1))]
+            comps = [(np.array([last]), np.array([s]), np.ones(1), None)]
         elif self.cache_size:
             key = (y.tobytes(), T)
             hit = self._cache.get(key)
@@ -497,8 +530,21 @@ class CurveExtrapolator:
             if rc is not None:
                 m = rc[3]
                 lam = self.prior_weight * m / (m + 3.0)
-                p_means, p_stds, p_w = comps[0]
-                comps = [(p_means, p_stds, p_w * (1.0 - lam)), (rc[0], rc[1], rc[2] * lam)]
+                p_means, p_stds, p_w, p_bic = comps[0]
+                p_w = p_w / p_w.sum()
+                r_w = rc[2] / rc[2].sum()
+                if self.weighting == "evidence" and p_bic is not None:
+                    # One Bayesian model average over families and reference curves: prior mass
+                    # (1 - lam) shared by the families, lam by the references, each model then
+                    # weighted by its (tempered) BIC evidence on the same observed epochs.
+                    noise = rc[4][3] if math.isfinite(rc[4][3]) else 0.0
+                    b_p = _ensemble_bic(p_bic[0], p_bic[1], p_bic[2], noise, self.temperature)
+                    b_r = _ensemble_bic(rc[4][0], rc[4][1], rc[4][2], noise, self.temperature)
+                    b0 = min(b_p, b_r)
+                    e_p = (1.0 - lam) * math.exp(-(b_p - b0) / (2.0 * self.temperature))
+                    e_r = lam * math.exp(-(b_r - b0) / (2.0 * self.temperature))
+                    lam = e_r / (e_p + e_r) if e_p + e_r > 0 else lam
+                comps = [(p_means, p_stds, p_w * (1.0 - lam), None), (rc[0], rc[1], r_w * lam, None)]
         means = np.concatenate([c[0] for c in comps])
         stds = np.concatenate([c[1] for c in comps]) * self.sigma_scale
         weights = np.concatenate([c[2] for c in comps])
@@ -563,13 +609,15 @@ class CurveExtrapolator:
             stds[k] = math.sqrt(s2 + self._param_var(f, x, thetas[k], as_[k], T, s2))
         bad = ~np.isfinite(means) | (means > np.max(yo) + 3 * span + 3) | ~np.isfinite(stds)
         w = np.where(bad, 0.0, w)
+        fit = None
         if w.sum() <= 0:
             means = np.array([yo[-1]])
             stds = np.array([max(np.std(np.diff(yo)) if n > 2 else 1.0, 1e-4)])
             w = np.ones(1)
-        means = np.where(np.isfinite(means), means, yo[-1])
-        stds = np.where(np.isfinite(stds), stds, 1.0)
-        return means * scale + mu, np.maximum(stds * scale, 1e-12), w
+        else:
+            good = w > 0  # residual sums of squares on the metric's own scale, for the evidence
+            fit = (sses[good] * scale * scale, npar[good], n)
+        return means * scale + mu, np.maximum(stds * scale, 1e-12), w, fit
 
     @staticmethod
     def _fit_theta(f, x, y, th, T):
@@ -668,7 +716,12 @@ class CurveExtrapolator:
         wn = wr / wr.sum()
         spread = float(np.sqrt(max(np.dot(wn, (pred - np.dot(wn, pred)) ** 2), 0.0)))
         stds = np.sqrt(s2 * (1.0 + _REF_INFLATION * horizon) + (0.5 * spread) ** 2 * horizon)
-        return pred, stds, wr, int(pred.shape[0])
+        # Residual sums of squares of the affine maps (2 parameters each: c, b) and the
+        # references' own per-epoch noise variance (second differences, white-noise estimate).
+        d2 = np.diff(R, n=2, axis=1)
+        noise = float(np.nanmedian(np.nanmean(d2 * d2, axis=1))) / 6.0 if T >= 3 else 0.0
+        fit = (sse[good], np.full(int(good.sum()), 2.0), n, noise)
+        return pred, stds, wr, int(pred.shape[0]), fit
 
 
 def predict_final(curve, final_epoch, mode="max", reference_curves=None, **kwargs):
