@@ -64,6 +64,8 @@ FAMILIES = (
 _MODES = ("max", "min")
 _RECENCY = 0.0  # weight of epoch x in the fits: 1 + _RECENCY * (x / n - 0.5), mean 1
 _REF_INFLATION = 1.0  # reference-curve variance grows by this times the fraction of epochs left
+_REF_SPREAD = 0.5  # each reference component also gets (this x the references' spread)^2 x fraction left
+_REF_LL_TEMP = 4.0  # reference fit likelihoods are tempered by max(1, n / this)
 
 
 def _recency_weights(x):
@@ -710,12 +712,12 @@ class CurveExtrapolator:
             return None
         pred, s2 = pred[good], s2[good]
         ll = -0.5 * n * np.log(s2)
-        wr = np.exp((ll - ll.max()) / max(1.0, n / 4.0))
+        wr = np.exp((ll - ll.max()) / max(1.0, n / _REF_LL_TEMP))
         # Extrapolation error grows with the horizon left; use the spread between references too.
         horizon = (T - n) / max(T, 1)
         wn = wr / wr.sum()
         spread = float(np.sqrt(max(np.dot(wn, (pred - np.dot(wn, pred)) ** 2), 0.0)))
-        stds = np.sqrt(s2 * (1.0 + _REF_INFLATION * horizon) + (0.5 * spread) ** 2 * horizon)
+        stds = np.sqrt(s2 * (1.0 + _REF_INFLATION * horizon) + (_REF_SPREAD * spread) ** 2 * horizon)
         # Residual sums of squares of the affine maps (2 parameters each: c, b) and the
         # references' own per-epoch noise variance (second differences, white-noise estimate).
         d2 = np.diff(R, n=2, axis=1)
