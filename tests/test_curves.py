@@ -259,9 +259,10 @@ def test_lcdb_real_noisy_curves():
     assert len(errs) == 8
 
 
-def test_fashion_mnist_corpus_beats_last_value():
-    """On our own epoch curves (all 51), the forecast from 25 % of the epochs beats the last value."""
-    path = os.path.join(HERE, "..", "benchmarks", "data", "lc_corpus_fmnist.jsonl.gz")
+@pytest.mark.parametrize("corpus", ["lc_corpus_fmnist.jsonl.gz", "lc_corpus_fmnist_torch12k.jsonl.gz"])
+def test_fashion_mnist_corpus_beats_last_value(corpus):
+    """On our own epoch curves (51 JAX / 76 torch), the forecast from 25 % of the epochs beats the last value."""
+    path = os.path.join(HERE, "..", "benchmarks", "data", corpus)
     if not os.path.exists(path):
         pytest.skip("corpus not present")
     with gzip.open(path, "rt") as fh:
