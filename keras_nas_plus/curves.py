@@ -66,6 +66,7 @@ _RECENCY = 0.0  # weight of epoch x in the fits: 1 + _RECENCY * (x / n - 0.5), m
 _REF_INFLATION = 1.0  # reference-curve variance grows by this times the fraction of epochs left
 _REF_SPREAD = 0.5  # each reference component also gets (this x the references' spread)^2 x fraction left
 _REF_LL_TEMP = 4.0  # reference fit likelihoods are tempered by max(1, n / this)
+_REF_CALIBRATE = True  # rescale the reference mixture's spread by leave-one-out over the references
 
 
 def _recency_weights(x):
@@ -718,12 +719,66 @@ class CurveExtrapolator:
         wn = wr / wr.sum()
         spread = float(np.sqrt(max(np.dot(wn, (pred - np.dot(wn, pred)) ** 2), 0.0)))
         stds = np.sqrt(s2 * (1.0 + _REF_INFLATION * horizon) + (_REF_SPREAD * spread) ** 2 * horizon)
+        if _REF_CALIBRATE:
+            stds = stds * _reference_spread_factor(R, idx[idx < T], w, T)
         # Residual sums of squares of the affine maps (2 parameters each: c, b) and the
         # references' own per-epoch noise variance (second differences, white-noise estimate).
         d2 = np.diff(R, n=2, axis=1)
         noise = float(np.nanmedian(np.nanmean(d2 * d2, axis=1))) / 6.0 if T >= 3 else 0.0
         fit = (sse[good], np.full(int(good.sum()), 2.0), n, noise)
         return pred, stds, wr, int(pred.shape[0]), fit
+
+
+def _reference_spread_factor(R, obs, w, T, min_refs=5):
+    """Leave-one-out variance recalibration of the reference-curve predictor.
+
+    Every reference ``k`` is predicted from its own epochs ``obs`` by the other references
+    (the same affine maps, likelihood weights and widths as ``_reference_component``); the
+    returned factor ``sqrt(median(z^2) / 0.455)`` (0.455 = median of chi^2 with 1 degree of
+    freedom) rescales the standard deviations so that the standardised errors
+    ``z = (truth - mean) / std`` of these held-out predictions have the Gaussian median.
+    Recalibration as in Kuleshov, Fenner & Ermon (ICML 2018) and Levi et al. (2019), with the
+    search's own finished curves as calibration set.
+
+    Args:
+        R: (m, T) finished reference curves (maximise scale), finite at ``obs`` and ``T - 1``.
+        obs: (n,) int indices of the observed epochs.  w: (n,) fit weights.  T: int horizon.
+        min_refs: int, fewer references give factor 1.
+
+    Returns:
+        float in [0.25, 4]; 1.0 when it cannot be estimated.
+    """
+    m, n = R.shape[0], obs.shape[0]
+    if m < min_refs or n < 3:
+        return 1.0
+    with np.errstate(all="ignore"):
+        Ro = R[:, obs]
+        sw = w.sum()
+        mo = Ro @ w / sw
+        Rc = Ro - mo[:, None]
+        cov = (Rc * w) @ Rc.T  # cov[k, j]: reference k (target) vs j (predictor)
+        var = np.diag(cov).copy()
+        okv = var > 1e-18
+        b = np.where(okv[None, :] & (cov > 0), cov / np.where(okv, var, 1.0)[None, :], 0.0)
+        c = mo[:, None] - b * mo[None, :]
+        sse = np.maximum(var[:, None] - b * cov, 0.0)
+        pred = c + b * R[None, :, T - 1]
+        s2 = np.maximum(sse / max(sw - 2.0, 1.0), 1e-12)
+        ll = -0.5 * n * np.log(s2)
+        np.fill_diagonal(ll, -np.inf)
+        wr = np.exp((ll - ll.max(axis=1, keepdims=True)) / max(1.0, n / _REF_LL_TEMP))
+        wn = wr / wr.sum(axis=1, keepdims=True)
+        mu = (wn * pred).sum(axis=1)
+        spread2 = (wn * (pred - mu[:, None]) ** 2).sum(axis=1)
+        horizon = (T - n) / max(T, 1)
+        comp_var = s2 * (1.0 + _REF_INFLATION * horizon) + (_REF_SPREAD ** 2) * spread2[:, None] * horizon
+        tot_var = (wn * (comp_var + (pred - mu[:, None]) ** 2)).sum(axis=1)
+        z2 = (R[:, T - 1] - mu) ** 2 / tot_var
+    z2 = z2[np.isfinite(z2)]
+    if z2.shape[0] < min_refs:
+        return 1.0
+    f = math.sqrt(float(np.median(z2)) / 0.455)
+    return float(min(max(f, 0.25), 4.0)) if math.isfinite(f) else 1.0
 
 
 def predict_final(curve, final_epoch, mode="max", reference_curves=None, **kwargs):

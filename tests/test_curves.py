@@ -221,6 +221,27 @@ def test_evidence_weighting_follows_how_well_references_fit():
     assert abs(ev.predict(cur[:30], T).mean - cur[-1]) < abs(predict_final(cur[:30], T).mean - cur[-1])
 
 
+def test_reference_spread_factor_recalibrates_leave_one_out():
+    x = np.arange(1, T + 1, dtype=float)
+    rng = np.random.default_rng(3)
+    obs = np.arange(10)
+    w = np.linspace(0.5, 1.5, obs.shape[0])
+    # References that are exact affine copies of one shape: held-out predictions are (almost)
+    # exact, far inside their predicted widths -> the widths shrink (factor < 1).
+    shape = 1 - np.exp(-x / 6.0)
+    R = np.stack([0.2 + b * shape + rng.normal(0, 1e-3, T) for b in rng.uniform(0.5, 0.7, 20)])
+    assert curves._reference_spread_factor(R, obs, w, T) < 1.0
+    # Early epochs identical, endings unrelated: held-out errors far beyond the widths -> widen.
+    R2 = np.stack([0.2 + 0.6 * shape + rng.normal(0, 1e-3, T) for _ in range(20)])
+    R2[:, 20:] += rng.uniform(-0.3, 0.3, 20)[:, None]
+    assert curves._reference_spread_factor(R2, obs, w, T) > 1.1
+    # Too few references or epochs: no recalibration; never outside [0.25, 4].
+    assert curves._reference_spread_factor(R[:4], obs, w, T) == 1.0
+    assert curves._reference_spread_factor(R, obs[:2], w[:2], T) == 1.0
+    for f in (curves._reference_spread_factor(R, obs, w, T), curves._reference_spread_factor(R2, obs, w, T)):
+        assert 0.25 <= f <= 4.0
+
+
 def test_weighting_in_config():
     ex = CurveExtrapolator(weighting="fixed", sigma_scale=1.0)
     clone = CurveExtrapolator.from_config(ex.get_config())
