@@ -347,8 +347,9 @@ class CurveExtrapolator:
             ``prior_weight * m / (m + 3)`` for the ``m`` references and the rest for the
             families, each side then weighted by its tempered BIC evidence on the observed
             epochs. "fixed": the references get exactly that prior mass.
-        prior_weight: float in [0, 1], maximum share of the mixture given to
-            reference curves (Chandrashekaran & Lane). Default 0.5; 0 disables.
+        prior_weight: float in [0, 1], prior mass ``prior_weight * m / (m + 3)`` of the
+            ``m`` reference curves in the mixture (Chandrashekaran & Lane); with
+            ``weighting="fixed"`` it is their share. Default 0.5; 0 disables.
         max_references: int, keep at most this many reference curves (most
             recent). Default 200.
         cache_size: int >= 0, memoise this many parametric fits keyed by the exact
