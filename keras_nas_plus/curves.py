@@ -29,7 +29,11 @@ Choices made here (documented in docs/learning_curves.md):
   ``N(f(T), s^2 + var_param)`` where ``s^2`` is its residual variance and
   ``var_param`` the delta-method variance of the extrapolated value; weights are
   ``exp(-BIC/2)`` tempered (``temperature``).  The reference curves add a second
-  mixture with weight ``prior_weight * m / (m + 3)`` for ``m`` usable references.
+  mixture with prior mass ``prior_weight * m / (m + 3)`` for ``m`` usable references;
+  by default (``weighting="evidence"``) the two sides are then weighted by their
+  tempered BIC evidence on the observed epochs (one model average), and the
+  references' widths are recalibrated leave-one-out on the references themselves.
+  ``sigma_scale`` (default 0.8) calibrates the upper tail the stopping rule reads.
 * **Directions.** Everything is computed on the "maximise" scale; for
   ``mode="min"`` the metric is negated on the way in and out.
 
