@@ -1,6 +1,7 @@
 """Benchmark learning-curve extrapolation (LCE) on our Fashion-MNIST learning-curve corpus.
 
-Replays the corpus (benchmarks/data/lc_corpus_fmnist.jsonl.gz) as sequential searches of
+Replays a corpus (``--corpus``, default benchmarks/data/lc_corpus_fmnist.jsonl.gz; the second,
+separate corpus is benchmarks/data/lc_corpus_fmnist_torch12k.jsonl.gz) as sequential searches of
 ``--trials`` trials in ``--orders`` random orders.  Every trial is "trained" epoch by epoch
 (its recorded val_accuracy curve is revealed); with LCE, from ``--min-epochs`` on, the trial
 is stopped as soon as P(val_accuracy at the last epoch > best final val_accuracy so far)
@@ -10,7 +11,10 @@ MAE at the final epoch from the first 25 % of each curve vs the last-value basel
 with and without the previous-curves prior.
 
 Usage:
-    python benchmarks/lce_benchmark.py [--orders 50] [--trials 50] [--threshold 0.05]
+    python benchmarks/lce_benchmark.py [--corpus PATH] [--orders 50] [--trials 50] [--threshold 0.05]
+        [--sigma-scale S] [--weighting evidence|fixed]
+
+With more curves than ``--trials`` each order is a random subset of ``--trials`` curves.
 """
 
 import argparse
@@ -84,9 +88,9 @@ def forecast_mae(curves, frac, use_prior, mode="max", **kw):
     return n, float(np.mean(err)), float(np.mean(base)), float(np.mean(inside))
 
 
-def latency(curves, n_obs=20, refs=50):
+def latency(curves, n_obs=20, refs=50, **kw):
     T = curves.shape[1]
-    ex = CurveExtrapolator(mode="max")
+    ex = CurveExtrapolator(mode="max", **kw)
     for j in range(min(refs, len(curves))):
         ex.add_reference_curve(curves[j])
     ts, cpu = [], []
@@ -108,22 +112,28 @@ def main():
     ap.add_argument("--threshold", type=float, default=0.05)
     ap.add_argument("--min-epochs", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--data", default=DATA)
+    ap.add_argument("--data", "--corpus", dest="data", default=DATA,
+                    help="corpus path (.jsonl.gz); default the 51-curve JAX corpus")
+    ap.add_argument("--sigma-scale", type=float, default=None, help="CurveExtrapolator sigma_scale (default: its default)")
+    ap.add_argument("--weighting", default=None, choices=("evidence", "fixed"),
+                    help="CurveExtrapolator weighting (default: its default)")
     args = ap.parse_args()
+    kw = {k: v for k, v in (("sigma_scale", args.sigma_scale), ("weighting", args.weighting)) if v is not None}
     curves, recs = load(args.data)
     m, T = curves.shape
     trials = min(args.trials, m)
     print(f"corpus: {m} curves x {T} epochs ({args.data}); searches of {trials} trials, {args.orders} orders")
-    med, p95, cpu, nref = latency(curves)
+    print(f"extrapolator settings: {CurveExtrapolator(**kw).get_config()}")
+    med, p95, cpu, nref = latency(curves, **kw)
     print(f"latency of one prediction at 20 observed epochs (fit + decision, warm, {nref} reference curves): "
           f"median {med:.1f} ms wall (p95 {p95:.1f} ms), median {cpu:.1f} ms CPU of the calling thread")
     for use_prior in (False, True):
-        n, mae, base, cov = forecast_mae(curves, 0.25, use_prior)
+        n, mae, base, cov = forecast_mae(curves, 0.25, use_prior, **kw)
         print(f"forecast from first {n} epochs, prior={use_prior}: MAE(final) {mae * 100:.2f} pp vs last-value "
               f"{base * 100:.2f} pp; 90% interval covers {cov * 100:.0f}%")
     losses, _ = load(args.data, key="val_loss")
     for use_prior in (False, True):
-        n, mae, base, cov = forecast_mae(losses, 0.25, use_prior, mode="min")
+        n, mae, base, cov = forecast_mae(losses, 0.25, use_prior, mode="min", **kw)
         print(f"val_loss forecast from first {n} epochs, prior={use_prior}: MAE(final) {mae:.4f} vs last-value "
               f"{base:.4f}; 90% interval covers {cov * 100:.0f}%")
     rng = np.random.default_rng(args.seed)
@@ -131,7 +141,7 @@ def main():
     full_epochs = trials * T
     full_best = np.array([np.nanmax(curves[o, -1]) for o in orders])
     for use_prior in (False, True):
-        ex = CurveExtrapolator(mode="max", cache_size=200000)
+        ex = CurveExtrapolator(mode="max", cache_size=200000, **kw)
         t0 = time.time()
         res = [replay(curves, o, args.threshold, args.min_epochs, use_prior, ex) for o in orders]
         eps = np.array([r[0] for r in res], float)

@@ -57,8 +57,10 @@ class LearningCurveExtrapolation(keras.callbacks.Callback):
             for (epochs); None uses the ``epochs`` given to ``fit``.
         reference_curves: optional list of 1-D sequences, finished curves of the same
             metric (one value per epoch) used as a prior.
-        prior_weight: float in [0, 1], default 0.5. Largest share of the predictive
-            mixture given to the reference curves.
+        prior_weight: float in [0, 1], default 0.5. Prior mass of the reference curves
+            in the predictive model average (``prior_weight * m / (m + 3)`` for ``m``
+            references); their final share follows how well they fit the observed epochs
+            (``CurveExtrapolator(weighting="evidence")``). 0 disables the references.
         verbose: int, default 0. 1 prints a line when training is stopped.
 
     Attributes (after training):

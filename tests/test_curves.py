@@ -170,11 +170,83 @@ def test_warm_start_state_survives_deepcopy_and_config():
         {"prior_weight": 1.5},
         {"max_references": -2},
         {"cache_size": -1},
+        {"weighting": "bma"},
     ],
 )
 def test_invalid_arguments_raise_value_error(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         CurveExtrapolator(**kwargs)
+
+
+def test_ensemble_bic_values_and_noise_floor():
+    # One model: plain BIC n log(sse/n) + k log n.
+    assert curves._ensemble_bic([0.4], [3], 20, 0.0, 2.0) == pytest.approx(20 * math.log(0.02) + 3 * math.log(20))
+    # Two identical models average to the same evidence; a much worse second model costs log 2 (x 2 temperature).
+    one = curves._ensemble_bic([0.4], [3], 20, 0.0, 2.0)
+    assert curves._ensemble_bic([0.4, 0.4], [3, 3], 20, 0.0, 2.0) == pytest.approx(one)
+    assert curves._ensemble_bic([0.4, 1e9], [3, 3], 20, 0.0, 2.0) == pytest.approx(one + 4.0 * math.log(2.0))
+    # A residual variance below the noise variance is not credited.
+    assert curves._ensemble_bic([1e-12], [2], 10, 1e-4, 1.0) == pytest.approx(10 * math.log(1e-4) + 2 * math.log(10))
+
+
+def _reference_share(ex, curve, n_families=len(FAMILIES)):
+    d = ex.predict(curve, T)
+    assert d.means.shape[0] > n_families
+    return float(d.weights[n_families:].sum())
+
+
+def test_evidence_weighting_follows_how_well_references_fit():
+    x = np.arange(1, T + 1, dtype=float)
+    rng = np.random.default_rng(1)
+    shape = 1 - np.exp(-x / 3.0) + 0.3 / (1 + np.exp(-(x - 25) / 2.0))  # late second rise
+    cur = 0.3 + 0.42 * shape + rng.normal(0, 0.002, T)
+    good = [0.3 + b * shape + rng.normal(0, 0.002, T) for b in rng.uniform(0.3, 0.5, 8)]
+    bad = [0.3 + np.cumsum(np.abs(rng.normal(0, 0.05, T))) / 3 for _ in range(8)]  # unrelated random walks
+    fixed_share = 0.5 * 8 / 11
+    shares = {}
+    for name, refs in (("good", good), ("bad", bad)):
+        ev = CurveExtrapolator(weighting="evidence")
+        fx = CurveExtrapolator(weighting="fixed")
+        for r in refs:
+            ev.add_reference_curve(r)
+            fx.add_reference_curve(r)
+        assert _reference_share(fx, cur[:30]) == pytest.approx(fixed_share)
+        shares[name] = _reference_share(ev, cur[:30])
+    assert shares["good"] > fixed_share > shares["bad"]
+    assert shares["good"] > 0.9 and shares["bad"] < 0.1
+    # The late rise is only known to the references: evidence weighting forecasts it better.
+    ev = CurveExtrapolator()
+    for r in good:
+        ev.add_reference_curve(r)
+    assert abs(ev.predict(cur[:30], T).mean - cur[-1]) < abs(predict_final(cur[:30], T).mean - cur[-1])
+
+
+def test_reference_spread_factor_recalibrates_leave_one_out():
+    x = np.arange(1, T + 1, dtype=float)
+    rng = np.random.default_rng(3)
+    obs = np.arange(10)
+    w = np.linspace(0.5, 1.5, obs.shape[0])
+    # References that are exact affine copies of one shape: held-out predictions are (almost)
+    # exact, far inside their predicted widths -> the widths shrink (factor < 1).
+    shape = 1 - np.exp(-x / 6.0)
+    R = np.stack([0.2 + b * shape + rng.normal(0, 1e-3, T) for b in rng.uniform(0.5, 0.7, 20)])
+    assert curves._reference_spread_factor(R, obs, w, T) < 1.0
+    # Early epochs identical, endings unrelated: held-out errors far beyond the widths -> widen.
+    R2 = np.stack([0.2 + 0.6 * shape + rng.normal(0, 1e-3, T) for _ in range(20)])
+    R2[:, 20:] += rng.uniform(-0.3, 0.3, 20)[:, None]
+    assert curves._reference_spread_factor(R2, obs, w, T) > 1.1
+    # Too few references or epochs: no recalibration; never outside [0.25, 4].
+    assert curves._reference_spread_factor(R[:4], obs, w, T) == 1.0
+    assert curves._reference_spread_factor(R, obs[:2], w[:2], T) == 1.0
+    for f in (curves._reference_spread_factor(R, obs, w, T), curves._reference_spread_factor(R2, obs, w, T)):
+        assert 0.25 <= f <= 4.0
+
+
+def test_weighting_in_config():
+    ex = CurveExtrapolator(weighting="fixed", sigma_scale=1.0)
+    clone = CurveExtrapolator.from_config(ex.get_config())
+    assert clone.weighting == "fixed" and clone.sigma_scale == 1.0
+    assert CurveExtrapolator().weighting == "evidence" and CurveExtrapolator().sigma_scale == 0.8
 
 
 def test_invalid_final_epoch():
@@ -208,9 +280,10 @@ def test_lcdb_real_noisy_curves():
     assert len(errs) == 8
 
 
-def test_fashion_mnist_corpus_beats_last_value():
-    """On our own epoch curves (all 51), the forecast from 25 % of the epochs beats the last value."""
-    path = os.path.join(HERE, "..", "benchmarks", "data", "lc_corpus_fmnist.jsonl.gz")
+@pytest.mark.parametrize("corpus", ["lc_corpus_fmnist.jsonl.gz", "lc_corpus_fmnist_torch12k.jsonl.gz"])
+def test_fashion_mnist_corpus_beats_last_value(corpus):
+    """On our own epoch curves (51 JAX / 76 torch), the forecast from 25 % of the epochs beats the last value."""
+    path = os.path.join(HERE, "..", "benchmarks", "data", corpus)
     if not os.path.exists(path):
         pytest.skip("corpus not present")
     with gzip.open(path, "rt") as fh:
