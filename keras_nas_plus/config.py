@@ -59,6 +59,7 @@ DEFAULTS = {
         "verbose": 1,
         "objectives": None,
         "constraints": None,
+        "latency_runs": 10,
     },
     "estimation": {},
 }
@@ -120,6 +121,14 @@ def _validate_search(search):
     if search["objectives"] is not None:
         parse_objectives(search["objectives"])
     _validate_constraints(search["constraints"])
+    v = search["latency_runs"]
+    _check("search.latency_runs", _is_int(v) and v >= 0, v, "an integer >= 0 (0 skips the latency measurement)")
+    if v == 0 and (search["constraints"] or {}).get("max_latency_ms") is not None:
+        raise ConfigError("search.latency_runs: 0 skips the latency measurement, but "
+                          "search.constraints.max_latency_ms needs it")
+    if v == 0 and search["objectives"] and "latency_ms" in str(search["objectives"]):
+        raise ConfigError("search.latency_runs: 0 skips the latency measurement, but "
+                          "search.objectives uses latency_ms")
 
 
 #: Values of `search.precision` (Keras dtype policies; mixed = float32 variables, 16-bit compute).

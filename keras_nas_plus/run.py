@@ -117,6 +117,7 @@ def build_tuner(config, space, overwrite=False):
         overwrite=overwrite,
         max_model_size=search["max_model_size"],
         time_budget=search["time_budget"],
+        latency_runs=search["latency_runs"],
     )
     if search.get("precision", "float32") != "float32":
         kwargs["dtype_policy"] = search["precision"]

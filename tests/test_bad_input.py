@@ -71,6 +71,8 @@ BAD_CONFIG_VALUES = [
     ("search.max_consecutive_failed_trials", 0, "search.max_consecutive_failed_trials"),
     ("search.max_model_size", 0, "search.max_model_size"),
     ("search.verbose", 3, "search.verbose: expected 0, 1 or 2, got 3"),
+    ("search.latency_runs", -1, "search.latency_runs: expected an integer >= 0"),
+    ("search.latency_runs", 2.5, "search.latency_runs: expected an integer >= 0"),
     ("data.validation_split", 1.5, "data.validation_split: expected a fraction in (0, 1), got 1.5"),
     ("data.validation_split", 0, "data.validation_split"),
     ("data.input_kind", "video", "data.input_kind: expected one of auto, image, sequence, got 'video'"),

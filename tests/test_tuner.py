@@ -115,3 +115,46 @@ def test_time_budget_ends_search_cleanly(tiny_images, tmp_path):
     assert tuner.oracle.max_trials == 10  # restored: a resumed search may continue
     with pytest.raises(ValueError, match="time_budget"):
         RegularizedEvolution(user_build, objective="val_accuracy", time_budget=-1, directory=str(tmp_path))
+
+
+def test_tuner_batch_hooks_are_skipped_unless_a_subclass_uses_them(tiny_images, tmp_path):
+    # Keras Tuner's TunerCallback reads `self.model` after every batch (a full state sync on JAX);
+    # NASTuner drops the per-batch calls unless a subclass overrides on_batch_begin/on_batch_end.
+    from keras_nas_plus.engine import tuner as tuner_module
+
+    seen = {"epochs": 0, "batches": 0}
+
+    class EpochCounting(RegularizedEvolution):
+        def on_epoch_end(self, trial, model, epoch, logs=None):
+            seen["epochs"] += 1
+            super().on_epoch_end(trial, model, epoch, logs=logs)
+
+    class BatchCounting(EpochCounting):
+        def on_batch_end(self, trial, model, batch, logs=None):
+            seen["batches"] += 1
+
+    kwargs = dict(objective="val_accuracy", max_trials=1, population_size=2, sample_size=1, seed=1)
+    assert not tuner_module._uses_batch_hooks(
+        EpochCounting(user_build, directory=str(tmp_path), project_name="a", **kwargs))
+    search(EpochCounting(user_build, directory=str(tmp_path), project_name="a", **kwargs), tiny_images)
+    assert seen == {"epochs": 1, "batches": 0}
+    search(BatchCounting(user_build, directory=str(tmp_path), project_name="b", **kwargs), tiny_images)
+    assert seen == {"epochs": 2, "batches": 2}  # 40 examples, batch size 20
+
+
+def test_yaml_latency_runs_reaches_the_tuner(tmp_path):
+    from keras_nas_plus import config as config_module
+    from keras_nas_plus import run
+
+    raw = {"search": {"directory": str(tmp_path / "run"), "latency_runs": 0}}
+    config = config_module.validate_config(raw)
+    space = run.build_space(config["space"], input_shape=(8, 8), num_classes=3, input_kind="image")
+    assert run.build_tuner(config, space, overwrite=True).latency_runs == 0
+    raw["search"]["constraints"] = {"max_latency_ms": 5}
+    with pytest.raises(config_module.ConfigError, match="search.latency_runs: 0 skips"):
+        config_module.validate_config(raw)
+    del raw["search"]["constraints"]
+    raw["search"]["objectives"] = ["val_accuracy:max", "latency_ms:min"]
+    with pytest.raises(config_module.ConfigError, match="search.latency_runs: 0 skips"):
+        config_module.validate_config(raw)
+    assert config_module.validate_config({"search": {"directory": "x"}})["search"]["latency_runs"] == 10

@@ -6,6 +6,9 @@
 # files, and the `report` output of each).
 set -u
 export KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false XLA_PYTHON_CLIENT_MEM_FRACTION=0.4 PYTHONUNBUFFERED=1
+# XLA's default convolution autotuning is most of a trial's compilation (about 40 s per trial),
+# but do not turn it off: with XLA_FLAGS=--xla_gpu_autotune_level=0 the first trial took 167 s
+# instead of 48 s at 100 % GPU utilisation (slow convolution algorithms).
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"

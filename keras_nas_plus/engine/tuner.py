@@ -68,6 +68,29 @@ class _CostLogger(keras.callbacks.Callback):
                 logs.setdefault(name, value)
 
 
+class _EpochTunerCallback(tuner_utils.TunerCallback):
+    """Keras Tuner's `TunerCallback` without its per-batch hooks.
+
+    Keras Tuner's version reads `self.model` after every batch to call the
+    tuner's (empty) `on_batch_begin` / `on_batch_end`. On the JAX backend each
+    such read copies the whole training state back into the model's
+    variables, so the device waits for the host on every step. `NASTuner`
+    uses this class instead unless a subclass overrides those tuner hooks.
+    """
+
+    def on_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_batch_end(self, batch, logs=None):
+        pass
+
+
+def _uses_batch_hooks(tuner):
+    cls = type(tuner)
+    return (cls.on_batch_begin is not keras_tuner.Tuner.on_batch_begin
+            or cls.on_batch_end is not keras_tuner.Tuner.on_batch_end)
+
+
 def _check_constraint(name, value):
     if value is None:
         return None
@@ -409,6 +432,11 @@ class NASTuner(keras_tuner.Tuner):
             self._reject(trial, model, costs, violated)
         kwargs = dict(kwargs)
         callbacks = list(kwargs.get("callbacks", []))
+        if not _uses_batch_hooks(self):
+            callbacks = [
+                _EpochTunerCallback(c.tuner, c.trial) if type(c) is tuner_utils.TunerCallback else c
+                for c in callbacks
+            ]
         if not any(isinstance(c, keras.callbacks.TerminateOnNaN) for c in callbacks):
             callbacks.append(keras.callbacks.TerminateOnNaN())
         reported = {k: v for k, v in costs.items() if math.isfinite(v)}
