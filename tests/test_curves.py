@@ -246,7 +246,29 @@ def test_weighting_in_config():
     ex = CurveExtrapolator(weighting="fixed", sigma_scale=1.0)
     clone = CurveExtrapolator.from_config(ex.get_config())
     assert clone.weighting == "fixed" and clone.sigma_scale == 1.0
-    assert CurveExtrapolator().weighting == "evidence" and CurveExtrapolator().sigma_scale == 0.8
+    assert CurveExtrapolator().weighting == "evidence" and CurveExtrapolator().sigma_scale == 0.5
+    assert CurveExtrapolator().noise_floor == 1.0
+    assert CurveExtrapolator.from_config(CurveExtrapolator(noise_floor=0).get_config()).noise_floor == 0.0
+    for bad in (-1, float("nan"), "1", True):
+        with pytest.raises(ValueError, match="noise_floor"):
+            CurveExtrapolator(noise_floor=bad)
+
+
+def test_noise_floor_widens_the_prediction_by_the_observation_noise():
+    # A noisy plateau: the final epoch's value is one more noisy observation, so the predictive
+    # spread is at least the per-epoch noise (here sd 0.01), whatever the fitted families say.
+    rng = np.random.default_rng(0)
+    refs = [0.9 - 0.3 * np.exp(-np.arange(40) / 4.0) + rng.normal(0, 0.01, 40) for _ in range(6)]
+    curve = refs[0][:20]
+    sds = {}
+    for floor in (0.0, 1.0):
+        ex = CurveExtrapolator(noise_floor=floor)
+        for r in refs[1:]:
+            ex.add_reference_curve(r)
+        sds[floor] = ex.predict(curve, 40).std
+        assert ex._noise_var(np.asarray(curve)) == pytest.approx(1e-4, rel=0.5)
+    assert sds[1.0] > sds[0.0]
+    assert sds[1.0] >= 0.01 * 0.8
 
 
 def test_invalid_final_epoch():
