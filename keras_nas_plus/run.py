@@ -336,7 +336,7 @@ def _run_search(config, overwrite, data, space, final_training, final_space):
         budget = final_training.get("time_budget")
         batch_size = final_training.get("batch_size", search["batch_size"])
         _log(verbose, f"\nFinal phase: training trial {best_trial.trial_id}'s architecture for "
-             f"{final_epochs} epochs on train + validation data"
+             f"{final_epochs} epoch{'s' if final_epochs != 1 else ''} on train + validation data"
              + (f" (time budget {budget:g} s)" if budget else ""))
         keras.backend.clear_session()
         keras.config.set_dtype_policy(search.get("precision", "float32"))
