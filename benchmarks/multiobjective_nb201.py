@@ -92,6 +92,9 @@ def main(argv=None):
                    help="keep an archive parent until its untried neighbourhood is exhausted (full PLS step)")
     p.add_argument("--skip-cheapest", action="store_true",
                    help="never take the cheapest archive member as archive parent")
+    p.add_argument("--lemonade", action="store_true",
+                   help="LEMONADE child choice: params_mb of each candidate child (known without training), "
+                        "inverse-density sampling over the Pareto front (cheap_objective)")
     p.add_argument("--no-equivalence", action="store_true",
                    help="do not skip NB201 cells equivalent to tried ones (the CLI skips them)")
     p.add_argument("--table-csv", default=SHIPPED_CSV, help="CSV with valid_acc_200ep and params_mb per row")
@@ -120,6 +123,9 @@ def main(argv=None):
                 oracle.archive_parent_set = args.parent_archive
                 oracle.archive_full_neighbourhood = args.full_neighbourhood
                 oracle.archive_skip_cheapest = args.skip_cheapest
+                if args.lemonade:
+                    oracle.cheap_objective = (
+                        lambda values: params[row] if (row := table.lookup(values)) is not None else float("nan"))
             rows = multiobjective.run_one(table, {"valid_acc_200ep": acc, "params_mb": params}, OBJECTIVES,
                                           oracle, args.queries)
             regrets.append(_pareto.budget_regret(acc[rows], params[rows], acc, params, budgets))
@@ -143,7 +149,7 @@ def main(argv=None):
                          equivalence=not args.no_equivalence, crowding_scale=args.crowding_scale,
                          pareto_archive=not args.no_archive, secondary=args.secondary,
                          parent_archive=args.parent_archive, full_neighbourhood=args.full_neighbourhood,
-                         skip_cheapest=args.skip_cheapest)
+                         skip_cheapest=args.skip_cheapest, lemonade=args.lemonade)
         results.append(entry)
         print(json.dumps(entry), flush=True)
     out = {"budgets_params_mb": budgets.tolist(), "reference": [float(-reference[0]), float(reference[1])],

@@ -379,3 +379,24 @@ def test_parent_archive_levels_needs_two_objectives(tmp_path):
     oracle.archive_parent_set = "levels"
     with pytest.raises(ValueError, match="two objectives"):
         oracle.parent_archive()
+
+
+def test_cheap_objective_draws_children_where_the_front_is_sparse(tmp_path):
+    # LEMONADE's rule: P(child) proportional to 1 / KDE density of its cost over the Pareto front.
+    oracle = RegularizedEvolutionOracle(objective=OBJECTIVES, max_trials=40, population_size=10, sample_size=2,
+                                        seed=0, hyperparameters=toy_space())
+    oracle._set_project_dir(str(tmp_path), "p")
+    for acc, cost in [(1, 1), (1.1, 1.1), (1.2, 1.2), (1.3, 1.3), (3, 9)]:  # front crowded near cost 1
+        _complete(oracle, {"acc": acc, "cost": cost})
+    candidates = [{"cost_of_child": 1.05}, {"cost_of_child": 5.0}]
+    rng = np.random.default_rng(0)
+    assert oracle.cheap_objective is None  # default: uniform
+    uniform = [oracle._pick_child(candidates, rng) for _ in range(400)]
+    assert 0.4 < np.mean(uniform) < 0.6
+    oracle.cheap_objective = lambda values: values["cost_of_child"]
+    picks = [oracle._pick_child(candidates, rng) for _ in range(400)]
+    # Scott's bandwidth 2.27 over the front's costs: densities 0.80 (cost 1.05) and 0.225 (cost 5),
+    # so the child in the sparse region is drawn with probability 0.78.
+    assert 0.72 < np.mean(picks) < 0.84
+    oracle.cheap_objective = lambda values: 1 / 0  # a cost that fails: back to uniform, no error
+    assert 0.35 < np.mean([oracle._pick_child(candidates, rng) for _ in range(400)]) < 0.65

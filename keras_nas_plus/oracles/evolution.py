@@ -2,6 +2,8 @@
 
 import warnings
 
+import math
+
 import numpy as np
 
 from keras_nas_plus.engine.tuner import NASTuner
@@ -222,6 +224,14 @@ class RegularizedEvolutionOracle(NASOracle):
     #: minimised) last objective, i.e. the cheapest one, as archive parent
     #: while other members exist. Default False.
     archive_skip_cheapest = False
+    #: Optional callable `values -> float`: the last objective (a cost such as
+    #: the parameter count) computed from a child's hyperparameter values
+    #: without training it. When set (several objectives), the child is drawn
+    #: among the parent's untried neighbours with probability inversely
+    #: proportional to a kernel density estimate of that cost over the current
+    #: Pareto front, so children go where the front is sparse (LEMONADE,
+    #: Elsken, Metzen & Hutter, ICLR 2019, Section 4 and Algorithm 1). Default None.
+    cheap_objective = None
 
     def parent_archive(self):
         """The trials the archive parent is chosen from.
@@ -317,7 +327,7 @@ class RegularizedEvolutionOracle(NASOracle):
                 preferred = [c for c in neighbours if self.child_preference(parent_values, c)]
                 neighbours = preferred or neighbours
             if neighbours:
-                child = neighbours[int(rng.integers(len(neighbours)))]
+                child = neighbours[self._pick_child(neighbours, rng)]
                 child[PARENT_KEY] = str(parent.trial_id)
                 return child
         for attempt in range(self.max_proposal_attempts):
@@ -335,6 +345,32 @@ class RegularizedEvolutionOracle(NASOracle):
                 return child
         # The neighbourhood of the parent is exhausted: explore at random.
         return self.random_unique_values(rng)
+
+    def _pick_child(self, candidates, rng):
+        """Index of the child to propose: uniform, or LEMONADE's inverse-density rule."""
+        if self.cheap_objective is None or not self.is_multi_objective() or len(candidates) < 2:
+            return int(rng.integers(len(candidates)))
+        front = self.parent_archive()
+        if len(front) < 2:
+            return int(rng.integers(len(candidates)))
+        costs = []
+        for values in candidates:
+            try:
+                c = float(self.cheap_objective(values))
+            except Exception:  # a cost that cannot be computed: treat as unknown
+                c = math.nan
+            costs.append(c)
+        costs = np.asarray(costs, dtype=float)
+        if getattr(self.objective, "objectives", None) and self.objective.objectives[-1].direction == "max":
+            costs = -costs  # the same orientation as minimised_values
+        known = self.minimised_values(front)[:, -1]
+        if not np.all(np.isfinite(costs)) or np.ptp(known) <= 0:
+            return int(rng.integers(len(candidates)))
+        # Gaussian KDE of the front's costs (Scott's bandwidth), evaluated at each child.
+        width = max(float(np.std(known)) * len(known) ** (-1.0 / 5.0), 1e-12)
+        density = np.exp(-0.5 * ((costs[:, None] - known[None, :]) / width) ** 2).mean(axis=1)
+        weight = 1.0 / np.maximum(density, 1e-12)
+        return int(rng.choice(len(candidates), p=weight / weight.sum()))
 
     # ------------------------------------------------- untried neighbours
     def untried_neighbour_values(self, values, rng):
