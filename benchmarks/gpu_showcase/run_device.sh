@@ -3,7 +3,7 @@
 # regularized evolution and Keras Tuner's RandomSearch side by side on the same GPU, with the
 # same wall-clock search budget and the same final training recipe. Writes into $OUT:
 # evolution.log, random.log, gpu_util.csv and showcase.tgz (both run directories without model
-# files, and the `report` output of each).
+# files, and the `report` output of each; showcase_<arm>.tgz when ARMS names one arm).
 set -u
 export KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false XLA_PYTHON_CLIENT_MEM_FRACTION=0.4 PYTHONUNBUFFERED=1
 # XLA's default convolution autotuning is most of a trial's compilation (about 40 s per trial),
@@ -15,16 +15,28 @@ OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 2 > "$OUT/gpu_util.csv" &
 SMI=$!
 CFG=${CFG:-benchmarks/gpu_showcase/fashion_mnist_gpu.yaml}
-python3 -m keras_nas_plus.cli search $CFG --overwrite > "$OUT/evolution.log" 2>&1 &
-EVO=$!
-python3 -m keras_nas_plus.cli search $CFG --overwrite --set 'strategy={type: random}' \
-  --set search.directory=runs/gpu_random > "$OUT/random.log" 2>&1 &
-RND=$!
-wait $EVO $RND
+# ARMS="evolution" or ARMS="random" runs one arm alone (e.g. one arm per 10-minute device call);
+# SETS="search.latency_runs=0 search.time_budget=300" adds --set overrides (no spaces inside one).
+ARMS=${ARMS:-evolution random}
+SETS=${SETS:-}
+EXTRA=(); for s in $SETS; do EXTRA+=(--set "$s"); done
+PIDS=()
+for arm in $ARMS; do
+  if [ "$arm" = evolution ]; then
+    python3 -m keras_nas_plus.cli search $CFG --overwrite "${EXTRA[@]}" > "$OUT/evolution.log" 2>&1 &
+  else
+    python3 -m keras_nas_plus.cli search $CFG --overwrite --set 'strategy={type: random}' \
+      --set search.directory=runs/gpu_random "${EXTRA[@]}" > "$OUT/random.log" 2>&1 &
+  fi
+  PIDS+=($!)
+done
+wait "${PIDS[@]}"
 kill $SMI
 mkdir -p runs/reports
-for arm in evolution random; do
+for arm in $ARMS; do
   python3 -m keras_nas_plus.cli report runs/gpu_$arm --output runs/reports/$arm > runs/reports/$arm.txt 2>&1
 done
-(cd runs && tar czf "$OUT/showcase.tgz" --exclude='*.keras' --exclude='*.weights.h5' --exclude='*.h5' gpu_evolution gpu_random reports)
-tail -4 "$OUT/evolution.log" "$OUT/random.log"
+DIRS=(); for arm in $ARMS; do DIRS+=("gpu_$arm"); done
+TGZ=showcase.tgz; [ "$ARMS" = "evolution random" ] || TGZ="showcase_${ARMS// /_}.tgz"
+(cd runs && tar czf "$OUT/$TGZ" --exclude='*.keras' --exclude='*.weights.h5' --exclude='*.h5' "${DIRS[@]}" reports)
+for arm in $ARMS; do tail -4 "$OUT/$arm.log"; done
