@@ -126,7 +126,7 @@ def _validate_search(search):
     if v == 0 and (search["constraints"] or {}).get("max_latency_ms") is not None:
         raise ConfigError("search.latency_runs: 0 skips the latency measurement, but "
                           "search.constraints.max_latency_ms needs it")
-    if v == 0 and search["objectives"] and "latency_ms" in str(search["objectives"]):
+    if v == 0 and search["objectives"] and any(n == "latency_ms" for n, _ in parse_objectives(search["objectives"])):
         raise ConfigError("search.latency_runs: 0 skips the latency measurement, but "
                           "search.objectives uses latency_ms")
 
@@ -138,15 +138,20 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 FINAL_TRAINING_KEYS = ("epochs", "batch_size", "time_budget", "space")
 
 
-def _validate_final_training(final):
-    if final is None:
+def _known_keys(section, mapping, allowed):
+    """Checks that `mapping` is null or a mapping with keys among `allowed`; yields `(key, value)`."""
+    if mapping is None:
         return
-    _check("search.final_training", isinstance(final, dict), final,
-           f"a mapping with keys among {', '.join(FINAL_TRAINING_KEYS)}")
-    for key, value in final.items():
+    _check(section, isinstance(mapping, dict), mapping, f"a mapping with keys among {', '.join(allowed)}")
+    for key, value in mapping.items():
+        if key not in allowed:
+            raise ConfigError(f"{section}.{key}: unknown key; allowed: {', '.join(allowed)}")
+        yield key, value
+
+
+def _validate_final_training(final):
+    for key, value in _known_keys("search.final_training", final, FINAL_TRAINING_KEYS):
         name = f"search.final_training.{key}"
-        if key not in FINAL_TRAINING_KEYS:
-            raise ConfigError(f"{name}: unknown key; allowed: {', '.join(FINAL_TRAINING_KEYS)}")
         if key in ("epochs", "batch_size"):
             _check(name, _is_int(value) and value >= 1, value, "an integer >= 1")
         elif key == "time_budget":
@@ -164,15 +169,8 @@ _COST_OBJECTIVES = ("params", "flops", "latency_ms")
 
 
 def _validate_constraints(constraints):
-    if constraints is None:
-        return
-    _check("search.constraints", isinstance(constraints, dict), constraints,
-           f"a mapping with keys among {', '.join(CONSTRAINT_KEYS)}")
-    for key, value in constraints.items():
-        if key not in CONSTRAINT_KEYS:
-            raise ConfigError(f"search.constraints.{key}: unknown key; allowed: {', '.join(CONSTRAINT_KEYS)}")
-        _check(f"search.constraints.{key}", value is None or (_is_number(value) and value > 0), value,
-               "null or a positive number")
+    for key, value in _known_keys("search.constraints", constraints, CONSTRAINT_KEYS):
+        _check(f"search.constraints.{key}", value is None or (_is_number(value) and value > 0), value, "null or a positive number")
 
 
 def parse_objectives(objectives):
