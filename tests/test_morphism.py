@@ -441,22 +441,21 @@ class _StubTrial:
         self.hyperparameters.values.update(values)
 
 
-@pytest.mark.core
-def test_inherit_from_parent_loads_parent_checkpoint(tmp_path, macro):
-    from keras_nas_plus.morphism import tuning
-    from keras_nas_plus.oracles.base import PARENT_KEY
+#: Values of the parent architecture (trial "7") of the inheritance tests.
+_PARENT_VALUES = {"num_layers": 3, "layer_0/op": "conv3x3", "layer_0/filters": 4,
+                  "layer_1/op": "sepconv3x3", "layer_1/filters": 4,
+                  "layer_2/op": "conv3x3", "layer_2/filters": 4,
+                  "layer_2/skip_from_0": True}
 
-    space, parent = macro
-    base = {"num_layers": 3, "layer_0/op": "conv3x3", "layer_0/filters": 4,
-            "layer_1/op": "sepconv3x3", "layer_1/filters": 4,
-            "layer_2/op": "conv3x3", "layer_2/filters": 4,
-            "layer_2/skip_from_0": True}
+
+def _stub_tuner(tmp_path, space, parent):
+    """What `inherit_from_parent` reads of a tuner: trial "7" is `parent`, checkpointed."""
     ckpt = str(tmp_path / "p.weights.h5")
     parent.save_weights(ckpt)
 
     class Tuner:
         hypermodel = space
-        oracle = _StubOracle({"7": _StubTrial("7", base)})
+        oracle = _StubOracle({"7": _StubTrial("7", _PARENT_VALUES)})
 
         def _get_checkpoint_fname(self, trial_id):
             return ckpt if trial_id == "7" else str(tmp_path / "missing.h5")
@@ -464,6 +463,17 @@ def test_inherit_from_parent_loads_parent_checkpoint(tmp_path, macro):
         def _get_build_config_fname(self, trial_id):
             return str(tmp_path / "none.json")
 
+    return Tuner
+
+
+@pytest.mark.core
+def test_inherit_from_parent_loads_parent_checkpoint(tmp_path, macro):
+    from keras_nas_plus.morphism import tuning
+    from keras_nas_plus.oracles.base import PARENT_KEY
+
+    space, parent = macro
+    base = _PARENT_VALUES
+    Tuner = _stub_tuner(tmp_path, space, parent)
     child_values = dict(base, **{"layer_2/filters": 8, PARENT_KEY: "7"})
     child = _macro_model(space, **{"layer_2/filters": 8})
     trial = _StubTrial("8", child_values)
@@ -497,23 +507,8 @@ def test_inherited_child_fine_tunes_at_a_reduced_learning_rate(tmp_path, macro):
     from keras_nas_plus.spaces._training import fit_with_schedule
 
     space, parent = macro
-    base = {"num_layers": 3, "layer_0/op": "conv3x3", "layer_0/filters": 4,
-            "layer_1/op": "sepconv3x3", "layer_1/filters": 4,
-            "layer_2/op": "conv3x3", "layer_2/filters": 4,
-            "layer_2/skip_from_0": True}
-    ckpt = str(tmp_path / "p.weights.h5")
-    parent.save_weights(ckpt)
-
-    class Tuner:
-        hypermodel = space
-        oracle = _StubOracle({"7": _StubTrial("7", base)})
-
-        def _get_checkpoint_fname(self, trial_id):
-            return ckpt
-
-        def _get_build_config_fname(self, trial_id):
-            return str(tmp_path / "none.json")
-
+    base = _PARENT_VALUES
+    Tuner = _stub_tuner(tmp_path, space, parent)
     trial = _StubTrial("8", dict(base, **{PARENT_KEY: "7"}))
     compiled = space.learning_rate[0]  # 1e-3, Adam
     # 0.3 x the compiled rate, recorded in the trial info.
