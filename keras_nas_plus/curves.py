@@ -217,6 +217,16 @@ def _nonneg_slope_fit(g, y, w=None):
     return c, a, sse
 
 
+def _white_noise_var(R):
+    """Per-epoch white-noise variance of curves `R` (m, T): median over rows of mean(d2^2) / 6.
+
+    `d2` are second differences (a locally linear trend cancels; white noise of variance s^2
+    gives E[d2^2] = 6 s^2). NaN where it cannot be estimated.
+    """
+    d2 = np.diff(R, n=2, axis=1)
+    return float(np.nanmedian(np.nanmean(d2 * d2, axis=1))) / 6.0
+
+
 def _ensemble_bic(sse, npar, n, noise_var, temperature):
     """-2 temperature log of the mean tempered BIC evidence of a set of models.
 
@@ -413,6 +423,7 @@ class CurveExtrapolator:
         self.cache_size = cache_size
         self._cache = {}
         self._refs = []  # list of 1-D arrays on the maximise scale
+        self._ref_noise = None  # cached reference-based noise variance (see `_noise_var`)
         self._warm = {}  # family -> theta from the previous call
 
     # ------------------------------------------------------------------ config
@@ -444,10 +455,12 @@ class CurveExtrapolator:
         self._refs.append(y if self.mode == "max" else -y)
         if len(self._refs) > self.max_references:
             self._refs = self._refs[-self.max_references:]
+        self._ref_noise = None
         return True
 
     def clear_references(self):
         self._refs = []
+        self._ref_noise = None
 
     @property
     def num_references(self):
@@ -577,20 +590,16 @@ class CurveExtrapolator:
         reference curves (median over references), or over the last half of the observed curve
         when there are no usable references and at least 8 observed epochs; else 0.
         """
-        d = None
-        if self._refs:
+        if self._ref_noise is None:  # depends on the references only: once per reference set
             R = [r for r in self._refs if r.shape[0] >= 13 and np.all(np.isfinite(r))]
+            self._ref_noise = math.nan
             if R:
                 T = min(r.shape[0] for r in R)
                 R = np.stack([r[:T] for r in R])
-                d2 = np.diff(R[:, R.shape[1] // 3:], n=2, axis=1)  # later epochs: little curvature
-                d = float(np.nanmedian(np.nanmean(d2 * d2, axis=1))) / 6.0
-        if d is None or not math.isfinite(d):
-            if yf.shape[0] >= 8:
-                d2 = np.diff(yf[yf.shape[0] // 2:], n=2)
-                d = float(np.mean(d2 * d2)) / 6.0 if d2.size else 0.0
-            else:
-                d = 0.0
+                self._ref_noise = _white_noise_var(R[:, T // 3:])  # later epochs: little curvature
+        d = self._ref_noise
+        if not math.isfinite(d):
+            d = _white_noise_var(yf[None, yf.shape[0] // 2:]) if yf.shape[0] >= 8 else 0.0
         return d if math.isfinite(d) else 0.0
 
     def _parametric(self, y, finite, T, scale):
@@ -763,8 +772,7 @@ class CurveExtrapolator:
             stds = stds * _reference_spread_factor(R, idx[idx < T], w, T)
         # Residual sums of squares of the affine maps (2 parameters each: c, b) and the
         # references' own per-epoch noise variance (second differences, white-noise estimate).
-        d2 = np.diff(R, n=2, axis=1)
-        noise = float(np.nanmedian(np.nanmean(d2 * d2, axis=1))) / 6.0 if T >= 3 else 0.0
+        noise = _white_noise_var(R) if T >= 3 else 0.0
         fit = (sse[good], np.full(int(good.sum()), 2.0), n, noise)
         return pred, stds, wr, int(pred.shape[0]), fit
 
