@@ -13,6 +13,7 @@ from keras_nas_plus.oracles.base import PARENT_KEY
 from keras_nas_plus.oracles.base import NASOracle
 from keras_nas_plus.oracles.base import _check_int
 from keras_nas_plus.oracles.base import _check_probability
+from keras_nas_plus.oracles.base import objectives_of
 
 
 class RegularizedEvolutionOracle(NASOracle):
@@ -361,7 +362,7 @@ class RegularizedEvolutionOracle(NASOracle):
                 c = math.nan
             costs.append(c)
         costs = np.asarray(costs, dtype=float)
-        if getattr(self.objective, "objectives", None) and self.objective.objectives[-1].direction == "max":
+        if objectives_of(self.objective)[-1].direction == "max":
             costs = -costs  # the same orientation as minimised_values
         known = self.minimised_values(front)[:, -1]
         if not np.all(np.isfinite(costs)) or np.ptp(known) <= 0:
