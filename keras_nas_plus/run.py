@@ -119,7 +119,7 @@ def build_tuner(config, space, overwrite=False):
         time_budget=search["time_budget"],
         latency_runs=search["latency_runs"],
     )
-    if search.get("precision", "float32") != "float32":
+    if search["precision"] != "float32":
         kwargs["dtype_policy"] = search["precision"]
     estimation = config.get("estimation", {})
     if estimation.get("learning_curve"):
@@ -267,7 +267,7 @@ def run_search(config, overwrite=False):
         raise RunError(f"search.directory {directory!r} is a file, not a directory")
     _check_resume(config, directory, overwrite)
     policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(search.get("precision", "float32"))
+    keras.config.set_dtype_policy(search["precision"])
     try:
         return _run_search(config, overwrite, data, space, final_training, final_space)
     finally:
@@ -339,7 +339,7 @@ def _run_search(config, overwrite, data, space, final_training, final_space):
              f"{final_epochs} epoch{'s' if final_epochs != 1 else ''} on train + validation data"
              + (f" (time budget {budget:g} s)" if budget else ""))
         keras.backend.clear_session()
-        keras.config.set_dtype_policy(search.get("precision", "float32"))
+        keras.config.set_dtype_policy(search["precision"])
         keras.utils.set_random_seed(search["seed"])
         final_hp = best_trial.hyperparameters.copy()
         model = final_space.build(final_hp)
