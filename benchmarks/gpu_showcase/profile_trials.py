@@ -69,7 +69,6 @@ def main():
     keras.config.set_dtype_policy(config["search"].get("precision", "float32"))
     tuner = run.build_tuner(config, space, overwrite=True)
     tuner.progress = True
-    tuner.on_trial_begin = timed("trial_total_begin", tuner.on_trial_begin)
     profiler = cProfile.Profile() if args.profile else None
     start = time.perf_counter()
     if profiler:
