@@ -367,7 +367,12 @@ def _run_search(config, overwrite, data, space, final_training, final_space):
     else:
         model = tuner.get_best_models(1)[0]
     final_seconds = time.time() - start
-    evaluation = model.evaluate(data["x_test"], data["y_test"], verbose=0, return_dict=True)
+    from keras_nas_plus.spaces._training import whole_batch_size
+
+    # Same-shaped batches: under JAX a smaller last batch compiles the test step a second time.
+    test_batch = whole_batch_size(len(data["x_test"]), final_training.get("batch_size", search["batch_size"]))
+    evaluation = model.evaluate(data["x_test"], data["y_test"], batch_size=test_batch, verbose=0,
+                                return_dict=True)
     test_accuracy = evaluation.get("accuracy", evaluation.get("compile_metrics"))
     model_path = os.path.join(directory, MODEL_FILE)
     model.save(model_path)

@@ -117,6 +117,23 @@ def test_time_budget_ends_search_cleanly(tiny_images, tmp_path):
         RegularizedEvolution(user_build, objective="val_accuracy", time_budget=-1, directory=str(tmp_path))
 
 
+def test_time_budget_starts_no_trial_that_would_not_end_within_it(tmp_path):
+    # With 100 s left, a search whose finished trials took a median of 150 s starts no more;
+    # with a median of 50 s it goes on.
+    import time
+
+    tuner = RegularizedEvolution(user_build, objective="val_accuracy", max_trials=10, population_size=2,
+                                 sample_size=1, seed=0, directory=str(tmp_path), project_name="p",
+                                 time_budget=1000)
+    tuner._deadline = time.time() + 100
+    tuner._trial_seconds = [40.0, 50.0, 60.0]
+    tuner.pre_create_trial()
+    assert not tuner.budget_exhausted and tuner.oracle.max_trials == 10
+    tuner._trial_seconds = [120.0, 150.0, 20.0]
+    tuner.pre_create_trial()
+    assert tuner.budget_exhausted and tuner.oracle.max_trials == 0
+
+
 def test_tuner_batch_hooks_are_skipped_unless_a_subclass_uses_them(tiny_images, tmp_path):
     # Keras Tuner's TunerCallback reads `self.model` after every batch (a full state sync on JAX);
     # NASTuner drops the per-batch calls unless a subclass overrides on_batch_begin/on_batch_end.

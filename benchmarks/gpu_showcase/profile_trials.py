@@ -5,7 +5,7 @@ first epoch (compilation included), the later epochs, the validation passes, and
 (Keras Tuner bookkeeping, checkpoints, memory clean-up). Then the top of a cProfile listing.
 
     KERAS_BACKEND=jax python benchmarks/gpu_showcase/profile_trials.py CONFIG --trials 3 \
-        [--set KEY=VALUE ...] [--profile]
+        [--set KEY=VALUE ...] [--profile] [--directory runs/profile]
 """
 
 import argparse
@@ -23,6 +23,7 @@ def main():
     parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--set", action="append", default=[])
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--directory", default="runs/profile", help="run directory (one per process)")
     args = parser.parse_args()
 
     import keras
@@ -33,7 +34,7 @@ def main():
     from keras_nas_plus.engine import tuner as tuner_module
 
     overrides = list(args.set) + [f"search.max_trials={args.trials}", "search.time_budget=null",
-                                  "search.directory=runs/profile", "search.final_training=null"]
+                                  f"search.directory={args.directory}", "search.final_training=null"]
     config = config_module.load_config(args.config, overrides)
 
     def timed(name, fn):

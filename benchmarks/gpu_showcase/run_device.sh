@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the GPU showcase on the device machine (H200, no TensorFlow, Keras on JAX):
-# regularized evolution and Keras Tuner's RandomSearch side by side on the same GPU, with the
-# same wall-clock search budget and the same final training recipe. Writes into $OUT:
+# regularized evolution and Keras Tuner's RandomSearch with the same wall-clock search budget
+# and the same final training recipe; both side by side on the GPU by default, or one arm per
+# call with ARMS (how run 3 was made: ARMS=evolution, then ARMS=random). Writes into $OUT:
 # evolution.log, random.log, gpu_util.csv and showcase.tgz (both run directories without model
 # files, and the `report` output of each; showcase_<arm>.tgz when ARMS names one arm).
 set -u

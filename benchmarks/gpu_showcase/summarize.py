@@ -1,7 +1,8 @@
 """Summarises a GPU showcase run (both arms) as a Markdown table.
 
-Usage: python benchmarks/gpu_showcase/summarize.py RUN_ROOT [GPU_UTIL_CSV]
-RUN_ROOT holds gpu_evolution/ and gpu_random/ (unpacked from showcase.tgz).
+Usage: python benchmarks/gpu_showcase/summarize.py RUN_ROOT [GPU_UTIL_CSV ...]
+RUN_ROOT holds gpu_evolution/ and gpu_random/ (unpacked from the showcase .tgz files); each
+GPU_UTIL_CSV is an `nvidia-smi` log of one device call (one per arm when the arms ran apart).
 """
 
 import csv
@@ -52,9 +53,9 @@ def main():
               f"{r['params']:,} | **{100 * r['test_accuracy']:.2f} %** |")
     for r in rows:
         print(f"\n{r['arm']} best architecture: `{r['architecture']}`")
-    if len(sys.argv) > 2:
-        mean, n = gpu_utilisation(sys.argv[2])
-        print(f"\nMean GPU utilisation over the run (nvidia-smi every 2 s, {n} samples): {mean:.0f} %")
+    for path in sys.argv[2:]:
+        mean, n = gpu_utilisation(path)
+        print(f"\nMean GPU utilisation, {os.path.basename(path)} (nvidia-smi every 2 s, {n} samples): {mean:.0f} %")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from keras_nas_plus import callbacks as lce
 from keras_nas_plus import costs as costs_module
 from keras_nas_plus._io import atomic_write_text
 from keras_nas_plus.engine.memory import TrialMemory
+from keras_nas_plus.spaces import _training
 
 #: Name of the per-trial record written next to Keras Tuner's trial.json.
 TRIAL_INFO_FILE = "nas_trial.json"
@@ -167,8 +168,11 @@ class NASTuner(keras_tuner.Tuner):
         latency_runs: int >= 0, default 10. Timed calls per latency
             measurement; 0 skips it (then `max_latency_ms` must be None).
         time_budget: float or None, default None. Wall-clock budget of one
-            `search` call in seconds: no trial starts after it (running
-            trials finish). `budget_exhausted` tells whether it was hit.
+            `search` call in seconds: no trial starts after it, nor one that
+            would not end within it at the median duration of the trials
+            this call has finished (so a search overruns its budget only when
+            a trial takes longer than that median). `budget_exhausted` tells
+            whether it was hit.
         learning_curve: None (default, off), True, or a dict of
             `keras_nas_plus.callbacks.LearningCurveExtrapolation` arguments
             (all but `target`): stop trials whose extrapolated learning curve
@@ -282,6 +286,7 @@ class NASTuner(keras_tuner.Tuner):
         self._deadline = None
         self.heartbeat_seconds = float(heartbeat_seconds)
         self._trial_started = {}
+        self._trial_seconds = []  # durations of the trials finished in this `search` call
         self._heartbeat = None
         self._begun = 0
         self._begun_at_last_request = None
@@ -351,10 +356,13 @@ class NASTuner(keras_tuner.Tuner):
     def search(self, *fit_args, **fit_kwargs):
         """Runs the search; with `time_budget`, no trial starts after it.
 
-        Trials already running finish; the oracle then stops as if
-        `max_trials` were reached, so a caller can still run a final phase.
+        Nor does one start when the time left is shorter than the median
+        duration of the trials finished so far in this call. Trials already
+        running finish; the oracle then stops as if `max_trials` were
+        reached, so a caller can still run a final phase.
         """
         self.budget_exhausted = False
+        self._trial_seconds = []
         self._deadline = None if self.time_budget is None else time.time() + self.time_budget
         max_trials = self.oracle.max_trials
         try:
@@ -366,9 +374,14 @@ class NASTuner(keras_tuner.Tuner):
     def pre_create_trial(self):
         self._wait_if_idle()  # reliability (issue 9)
         super().pre_create_trial()
-        if self._deadline is not None and time.time() >= self._deadline:
+        if self._deadline is None:
+            return
+        left = self._deadline - time.time()
+        typical = float(sorted(self._trial_seconds)[len(self._trial_seconds) // 2]) if self._trial_seconds else 0.0
+        if left <= 0 or left < typical:
             if not self.budget_exhausted and self.progress:
-                print(f"Time budget of {self.time_budget:g} s reached: no new trials.", flush=True)
+                why = "reached" if left <= 0 else f"nearly spent ({left:.0f} s left, a trial takes about {typical:.0f} s)"
+                print(f"Time budget of {self.time_budget:g} s {why}: no new trials.", flush=True)
             self.budget_exhausted = True
             self.oracle.max_trials = len(self.oracle.trials)
 
@@ -453,6 +466,7 @@ class NASTuner(keras_tuner.Tuner):
                 self, trial, model, kwargs, self.inherited_epochs,
                 self.inherited_lr_factor)
         kwargs = self.before_fit(trial, model, kwargs)
+        args, kwargs = _training.whole_batches(args, kwargs)  # JAX: one compilation per step function
         results = self.hypermodel.fit(hp, model, *args, **kwargs)
         results = self._with_costs(results, reported)
         # --- learning-curve extrapolation (issue 5) ---
@@ -613,6 +627,9 @@ class NASTuner(keras_tuner.Tuner):
 
     def on_trial_end(self, trial):
         self._stop_heartbeat()
+        started = self._trial_started.get(trial.trial_id)
+        if started is not None:
+            self._trial_seconds.append(time.time() - started)
         try:
             super().on_trial_end(trial)
             if self.progress:
