@@ -1,8 +1,9 @@
 """Multi-objective search on NAS-Bench-201 CIFAR-10: accuracy vs. parameters.
 
-Drives our `RegularizedEvolutionOracle` (NSGA-II tournament plus Pareto
-local search from the archive, NB201 cell equivalence; see
-docs/multiobjective.md; the same defaults as `keras-nas-plus benchmark`) and Keras Tuner's `RandomSearchOracle` over the
+Drives our `RegularizedEvolutionOracle` (MOEA/D Tchebycheff parent plus
+Pareto local search from the archive, LEMONADE's child choice by params_mb,
+NB201 cell equivalence; see docs/multiobjective.md; the same defaults as
+`keras-nas-plus benchmark`) and Keras Tuner's `RandomSearchOracle` over the
 table, with the objectives (valid_acc_200ep: max, params_mb: min), and prints
 per strategy, averaged over seeds:
 
@@ -92,9 +93,22 @@ def main(argv=None):
                    help="keep an archive parent until its untried neighbourhood is exhausted (full PLS step)")
     p.add_argument("--skip-cheapest", action="store_true",
                    help="never take the cheapest archive member as archive parent")
-    p.add_argument("--lemonade", action="store_true",
+    p.add_argument("--lemonade", action="store_true", default=True,
                    help="LEMONADE child choice: params_mb of each candidate child (known without training), "
-                        "inverse-density sampling over the Pareto front (cheap_objective)")
+                        "inverse-density sampling over the Pareto front (cheap_objective; the default)")
+    p.add_argument("--no-lemonade", dest="lemonade", action="store_false", help="children drawn uniformly")
+    p.add_argument("--parent-rule", default="tchebycheff", choices=("crowded", "tchebycheff"),
+                   help="non-archive parent: NSGA-II crowded tournament, or MOEA/D Tchebycheff decomposition "
+                        "(the default)")
+    p.add_argument("--tchebycheff-scale", default="value", choices=("value", "rank"))
+    p.add_argument("--population-rule", default="ageing", choices=("ageing", "nsga2"),
+                   help="ageing population, or steady-state NSGA-II replacement of the worst")
+    p.add_argument("--mutation-counts", type=lambda text: tuple(float(x) for x in text.split(",")),
+                   help="probabilities of changing 1, 2, ... decisions per child, e.g. 0.9,0.1")
+    p.add_argument("--archive-epsilon", type=float,
+                   help="archive parents from an epsilon-box archive with this box size in valid accuracy (pp)")
+    p.add_argument("--archive-tie-break", default="random", choices=("random", "ohvc"),
+                   help="ties among least-explored archive members: random, or optimistic hypervolume contribution")
     p.add_argument("--no-equivalence", action="store_true",
                    help="do not skip NB201 cells equivalent to tried ones (the CLI skips them)")
     p.add_argument("--table-csv", default=SHIPPED_CSV, help="CSV with valid_acc_200ep and params_mb per row")
@@ -121,6 +135,14 @@ def main(argv=None):
                 oracle.pareto_archive = not args.no_archive
                 oracle.pareto_secondary = args.secondary
                 oracle.archive_parent_set = args.parent_archive
+                if args.archive_epsilon is not None:
+                    oracle.archive_parent_set = "epsilon"
+                    oracle.archive_epsilon = (args.archive_epsilon, 0.0)
+                oracle.archive_tie_break = args.archive_tie_break
+                oracle.parent_rule = args.parent_rule
+                oracle.tchebycheff_scale = args.tchebycheff_scale
+                oracle.population_rule = args.population_rule
+                oracle.mutation_count_probabilities = args.mutation_counts
                 oracle.archive_full_neighbourhood = args.full_neighbourhood
                 oracle.archive_skip_cheapest = args.skip_cheapest
                 if args.lemonade:
@@ -149,7 +171,10 @@ def main(argv=None):
                          equivalence=not args.no_equivalence, crowding_scale=args.crowding_scale,
                          pareto_archive=not args.no_archive, secondary=args.secondary,
                          parent_archive=args.parent_archive, full_neighbourhood=args.full_neighbourhood,
-                         skip_cheapest=args.skip_cheapest, lemonade=args.lemonade)
+                         skip_cheapest=args.skip_cheapest, lemonade=args.lemonade,
+                         parent_rule=args.parent_rule, tchebycheff_scale=args.tchebycheff_scale,
+                         population_rule=args.population_rule, mutation_counts=args.mutation_counts,
+                         archive_epsilon=args.archive_epsilon, archive_tie_break=args.archive_tie_break)
         results.append(entry)
         print(json.dumps(entry), flush=True)
     out = {"budgets_params_mb": budgets.tolist(), "reference": [float(-reference[0]), float(reference[1])],

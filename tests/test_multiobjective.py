@@ -400,3 +400,145 @@ def test_cheap_objective_draws_children_where_the_front_is_sparse(tmp_path):
     assert 0.72 < np.mean(picks) < 0.84
     oracle.cheap_objective = lambda values: 1 / 0  # a cost that fails: back to uniform, no error
     assert 0.35 < np.mean([oracle._pick_child(candidates, rng) for _ in range(400)]) < 0.65
+
+
+def _oracle_with(tmp_path, points, population_size, **kwargs):
+    oracle = RegularizedEvolutionOracle(objective=OBJECTIVES, max_trials=50, population_size=population_size,
+                                        sample_size=1, seed=0, hyperparameters=toy_space(), **kwargs)
+    oracle._set_project_dir(str(tmp_path), "p")
+    trials = [_complete(oracle, {"acc": acc, "cost": cost}) for acc, cost in points]
+    return oracle, trials
+
+
+def test_tchebycheff_parent_follows_the_drawn_weight(tmp_path):
+    # MOEA/D (Zhang & Li 2007): weights (j/3, 1 - j/3), j = 0..3, on -acc and cost scaled to [0, 1].
+    oracle, trials = _oracle_with(tmp_path, [(1, 1), (2, 2), (3, 4), (1.5, 3)], population_size=4)
+    rng = np.random.default_rng(0)
+    picks = [oracle.tchebycheff_parent(oracle.population(), rng).trial_id for _ in range(2000)]
+    share = {t.trial_id: picks.count(t.trial_id) / len(picks) for t in trials}
+    # j=0 -> (1, 1) (cheapest); j=1 -> (2, 2) (g = 2/9 against 1/3); j=2 -> tie (2, 2) / (3, 4) at g = 1/3;
+    # j=3 -> (3, 4) (most accurate); the dominated (1.5, 3) never.
+    assert share[trials[3].trial_id] == 0
+    assert abs(share[trials[0].trial_id] - 0.25) < 0.03
+    assert abs(share[trials[1].trial_id] - 0.375) < 0.03
+    assert abs(share[trials[2].trial_id] - 0.375) < 0.03
+    # select_parent uses it for the non-archive parents only when asked to.
+    oracle.archive_parent_probability = 0.0
+    oracle.parent_rule = "tchebycheff"
+    assert {oracle.select_parent(oracle.population(), rng).trial_id for _ in range(200)} == {
+        t.trial_id for t in trials[:3]}
+    oracle.parent_rule = "nope"
+    with pytest.raises(ValueError, match="parent_rule"):
+        oracle.select_parent(oracle.population(), rng)
+    oracle.tchebycheff_scale = "nope"
+    with pytest.raises(ValueError, match="tchebycheff_scale"):
+        oracle.tchebycheff_parent(oracle.population(), rng)
+
+
+def test_single_objective_ignores_the_multiobjective_rules(tmp_path):
+    def proposals(directory, **attributes):
+        oracle = RegularizedEvolutionOracle(objective=kt.Objective("acc", "max"), max_trials=30, population_size=5,
+                                            sample_size=2, seed=3, hyperparameters=toy_space())
+        for key, value in attributes.items():
+            setattr(oracle, key, value)
+        oracle.verbose = 0
+        oracle._set_project_dir(str(directory), "p")
+        seen = []
+        for _ in range(30):
+            trial = oracle.create_trial("t")
+            oracle.update_trial(trial.trial_id, {"acc": toy_metrics(trial.hyperparameters.values)["acc"]})
+            trial.status = "COMPLETED"
+            oracle.end_trial(trial)
+            seen.append(dict(trial.hyperparameters.values))
+        return seen
+
+    default = proposals(tmp_path / "a")
+    assert default == proposals(tmp_path / "b", parent_rule="tchebycheff", population_rule="nsga2",
+                                archive_parent_set="epsilon", archive_tie_break="ohvc")
+
+
+def test_steady_state_nsga2_population_replaces_the_worst(tmp_path):
+    points = [(1, 1), (2, 2), (3, 3), (0.5, 5), (4, 4)]
+    oracle, trials = _oracle_with(tmp_path, points, population_size=3)
+    assert [t.trial_id for t in oracle.population()] == [t.trial_id for t in trials[2:]]  # ageing
+    oracle.population_rule = "nsga2"
+    # (0.5, 5) is dominated and leaves at once; when (4, 4) joins, (2, 2) and (3, 3) tie on
+    # (rank 0, rank-scaled crowding 2/3 + 2/3) and the older, (2, 2), leaves.
+    assert [t.trial_id for t in oracle.population()] == [trials[i].trial_id for i in (0, 2, 4)]
+    _complete(oracle, {"acc": 0.1, "cost": 9})  # incremental update: a dominated newcomer changes nothing
+    assert [t.trial_id for t in oracle.population()] == [trials[i].trial_id for i in (0, 2, 4)]
+    oracle.population_rule = "nope"
+    with pytest.raises(ValueError, match="population_rule"):
+        oracle.population()
+
+
+def test_mutation_counts_change_that_many_decisions(tmp_path):
+    from keras_nas_plus.oracles import evolution
+    from keras_nas_plus.oracles.base import PARENT_KEY
+
+    probabilities = evolution.fast_mutation_probabilities(6)  # k = 1, 2, 3 with weights k^-1.5
+    np.testing.assert_allclose(probabilities, [0.646829, 0.228689, 0.124482], atol=1e-6)
+    assert evolution.fast_mutation_probabilities(1) == (1.0,)
+    oracle = RegularizedEvolutionOracle(objective=OBJECTIVES, max_trials=40, population_size=5, sample_size=2,
+                                        seed=0, hyperparameters=toy_space())
+    oracle.mutation_count_probabilities = (0.0, 1.0)  # always two decisions
+    points = run_oracle(oracle, tmp_path, 30)
+    assert len(points) == 30
+    children = [t for t in oracle.trials.values() if PARENT_KEY in t.hyperparameters.values]
+    assert len(children) == 25
+    for child in children:
+        parent = oracle.trials[child.hyperparameters.values[PARENT_KEY]].hyperparameters.values
+        changed = [f"d{i}" for i in range(6) if child.hyperparameters.values[f"d{i}"] != parent[f"d{i}"]]
+        assert len(changed) == 2
+    mutant = oracle.random_untried_mutant(children[0].hyperparameters.values, 3, np.random.default_rng(1))
+    assert sum(mutant[f"d{i}"] != children[0].hyperparameters.values[f"d{i}"] for i in range(6)) == 3
+    assert not oracle.is_duplicate(mutant)
+    assert oracle.random_untried_mutant(children[0].hyperparameters.values, 7, np.random.default_rng(1)) is None
+    oracle.mutation_count_probabilities = (0.0, -1.0)
+    with pytest.raises(ValueError, match="mutation_count_probabilities"):
+        oracle._mutation_count(np.random.default_rng(0))
+
+
+def test_epsilon_archive_parents_and_ohvc_tie_break(tmp_path):
+    oracle, trials = _oracle_with(tmp_path, [(1, 1), (2, 2), (2.05, 3), (3, 4)], population_size=4)
+    ids = [t.trial_id for t in trials]
+    assert [t.trial_id for t in oracle.parent_archive()] == ids  # the whole front
+    oracle.archive_parent_set = "epsilon"
+    oracle.archive_epsilon = (0.5, 0.0)  # accuracy boxes floor(-acc / 0.5) = -2, -4, -5, -6: all kept
+    assert [t.trial_id for t in oracle.parent_archive()] == ids
+    oracle.archive_epsilon = (1.0, 0.0)  # boxes -1, -2, -3, -3: (3, 4) shares the box of the cheaper (2.05, 3)
+    assert [t.trial_id for t in oracle.parent_archive()] == ids[:3]
+    oracle.archive_parent_set = "front"
+    oracle.archive_tie_break = "ohvc"
+    rng = np.random.default_rng(0)
+    # No member has children yet. Rank scale: optimistic contributions 1, 4, 4, 1 (cheapest first).
+    assert {oracle.least_explored_archive_member(rng).trial_id for _ in range(40)} == {ids[1], ids[2]}
+    # Value scale, reference (-1, 4): 1, 2.1, 2, 0.95.
+    oracle.crowding_scale = "value"
+    assert {oracle.least_explored_archive_member(rng).trial_id for _ in range(20)} == {ids[1]}
+    oracle.archive_tie_break = "nope"
+    with pytest.raises(ValueError, match="archive_tie_break"):
+        oracle.least_explored_archive_member(rng)
+
+
+def test_benchmark_two_objective_defaults_use_tchebycheff_and_table_cost():
+    from keras_nas_plus.benchmarks import multiobjective
+    from keras_nas_plus.benchmarks import table as table_module
+
+    table = table_module.load_table("nb201-cifar10", objective="mean")
+    columns = multiobjective.read_columns(table_module.table_path("nb201-cifar10"), ["params_mb"])
+    cost = multiobjective.table_cost(table, columns["params_mb"])
+    cell = {f"edge_{e}": "none" for e in ("1<-0", "2<-0", "2<-1", "3<-0", "3<-1", "3<-2")}
+    assert cost(cell) == pytest.approx(0.073306)  # no convolution: the cheapest cell
+    assert math.isnan(cost({"edge_1<-0": "none"}))
+    oracle = multiobjective._make_oracle("evolution", table.hyperparameters(),
+                                         [("valid_acc_200ep", "max"), ("params_mb", "min")], 1, 10,
+                                         cheap_cost=cost)
+    assert (oracle.parent_rule, oracle.tchebycheff_scale, oracle.cheap_objective) == ("tchebycheff", "value", cost)
+    assert (oracle.population_size, oracle.sample_size, oracle.archive_parent_probability) == (20, 5, 0.5)
+    plain = multiobjective._make_oracle("evolution", table.hyperparameters(),
+                                        [("valid_acc_200ep", "max"), ("params_mb", "min")], 1, 10)
+    assert (plain.parent_rule, plain.cheap_objective) == ("crowded", None)  # without a cheap cost
+    random = multiobjective._make_oracle("random", table.hyperparameters(),
+                                         [("valid_acc_200ep", "max"), ("params_mb", "min")], 1, 10)
+    assert not hasattr(random, "parent_rule")

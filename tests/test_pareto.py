@@ -179,3 +179,26 @@ def test_rank_and_contribution_is_per_front():
     assert math.isinf(contribution[3]) and math.isinf(contribution[4])
     with pytest.raises(ValueError, match="scale"):
         _pareto.rank_and_contribution(POINTS, scale="log")
+
+
+def test_epsilon_archive_boxes():
+    pts = np.array([[-88.2, 0.129], [-88.25, 0.157], [-89.0, 0.3], [-87.2, 0.101], [-89.05, 0.35], [-88.0, 0.2]])
+    assert _pareto.pareto_front(pts) == [0, 1, 2, 3, 4]
+    assert _pareto.epsilon_archive(pts, (0.1, 0.0)) == [0, 1, 2, 3, 4]
+    # Boxes of 0.5: -88.2 and -88.25 share box -177, so the dearer 0.157 leaves; -89.05 (box -179) beats -89.0 (-178).
+    assert _pareto.epsilon_archive(pts, (0.5, 0.0)) == [0, 2, 3, 4]
+    # One point per box: the one nearest the box's best corner.
+    assert _pareto.epsilon_archive([[0.9, 0.1], [0.1, 0.9], [0.5, 0.5]], (1.0, 1.0)) == [2]
+    assert _pareto.epsilon_archive(np.zeros((0, 2)), (1.0, 1.0)) == []
+    with pytest.raises(ValueError, match="epsilon"):
+        _pareto.epsilon_archive(pts, (0.1,))
+    with pytest.raises(ValueError, match="epsilon"):
+        _pareto.epsilon_archive(pts, (0.1, -1.0))
+
+
+def test_optimistic_contributions():
+    np.testing.assert_allclose(_pareto.optimistic_contributions([[3, 1], [0, 4], [1, 2]], [5, 6]), [4.0, 4.0, 9.0])
+    np.testing.assert_allclose(_pareto.optimistic_contributions([[1, 1]], [2, 3]), [2.0])
+    assert _pareto.optimistic_contributions(np.zeros((0, 2)), [1, 1]).shape == (0,)
+    with pytest.raises(ValueError, match="2 objectives"):
+        _pareto.optimistic_contributions([[1, 2, 3]], [4, 4, 4])

@@ -77,6 +77,10 @@ def add_parser(subparsers):
     p.add_argument("--json", dest="json_path", help="Write results as JSON to this file.")
     p.add_argument("--plot", help="Write a plot of mean best-so-far report vs. queries (needs matplotlib).")
     p.add_argument("--quiet", action="store_true", help="No progress lines.")
+    p.add_argument(
+        "--no-cheap-cost", action="store_true",
+        help="Two objectives: evolution does not read candidate children's cost (the second objective) "
+             "from the table before querying them (LEMONADE's child choice; on by default).")
     p.set_defaults(func=run)
     return p
 
@@ -170,6 +174,7 @@ def _run_multiobjective(args):
         result = multiobjective.run_pareto_benchmark(
             table, columns, objectives, strategies, queries=args.queries[-1], seeds=args.seeds,
             first_seed=args.first_seed, equivalence=equivalence,
+            cheap_cost=not getattr(args, "no_cheap_cost", False),
             progress=None if args.quiet else (lambda line: print(line, flush=True)))
     except (ValueError, FileNotFoundError, ImportError) as e:
         print(f"keras-nas-plus benchmark: error: {e}", file=sys.stderr)

@@ -233,6 +233,54 @@ def rank_and_crowding(points, scale="value"):
     return ranks, crowding
 
 
+def epsilon_archive(points, epsilon):
+    """Indices of an epsilon-Pareto archive of `points` (additive boxes).
+
+    Each point falls in the box `floor(f_i / epsilon_i)` per objective (an
+    objective with `epsilon_i == 0` is not boxed: its value is its own box).
+    Only points whose box is not dominated by another occupied box are kept,
+    and one point per box: among the box's non-dominated points the one
+    closest (Euclidean, in units of epsilon) to the box's best corner, the
+    earliest on ties.
+
+    Args:
+        points: array-like `(num_points, num_objectives)`, minimised.
+        epsilon: sequence of `num_objectives` non-negative box sizes.
+
+    Returns:
+        list of int, increasing.
+
+    Raises:
+        ValueError: on a wrong number of box sizes or a negative one.
+
+    Reference:
+        Laumanns, Thiele, Deb & Zitzler, "Combining Convergence and
+        Diversity in Evolutionary Multiobjective Optimization", Evolutionary
+        Computation 10(3), 2002, Section 4 (box-dominance archive, one point
+        per box, the one closest to the box corner).
+    """
+    pts = _as_points(points)
+    eps = np.asarray(epsilon, dtype=float).reshape(-1)
+    if len(pts) == 0:
+        return []
+    if len(eps) != pts.shape[1] or np.any(~(eps >= 0)):
+        raise ValueError(f"`epsilon` must hold {pts.shape[1]} non-negative box sizes, got {epsilon!r}.")
+    safe = np.where(eps > 0, eps, 1.0)
+    boxes = np.where(eps > 0, np.floor(pts / safe), pts)
+    unique, inverse = np.unique(boxes, axis=0, return_inverse=True)
+    inverse = np.asarray(inverse).reshape(-1)
+    kept_boxes = set(int(b) for b in pareto_front(unique))
+    corners = np.where(eps > 0, boxes * safe, pts)
+    offset = np.where(eps > 0, (pts - corners) / safe, 0.0)
+    distance = np.sqrt((offset**2).sum(axis=1))
+    result = []
+    for b in sorted(kept_boxes):
+        members = np.flatnonzero(inverse == b)
+        members = members[pareto_front(pts[members])]
+        result.append(int(members[int(np.argmin(distance[members]))]))
+    return sorted(result)
+
+
 def hypervolume_contributions(points, reference=None):
     """Exclusive hypervolume contribution of each point of ONE 2-D front.
 
@@ -282,6 +330,53 @@ def hypervolume_contributions(points, reference=None):
         height = up - s[:, 1]
         area = np.where((width > 0) & (height > 0), width * height, 0.0)
     out[order] = area
+    return out
+
+
+def optimistic_contributions(points, reference):
+    """Optimistic hypervolume contribution of each point of ONE 2-D front.
+
+    With the front sorted by the first objective, a point's left neighbour
+    L has a smaller first and larger second value, its right neighbour R the
+    reverse; the contribution is the area of the rectangle
+    `[L_1, R_1] x [R_2, L_2]` that the two neighbours span, the most
+    hypervolume a new point between them could add. The first point has no
+    L: its own first value and the reference's second value are used; the
+    last has no R: the reference's first value and its own second value.
+
+    Args:
+        points: array-like `(num_points, 2)`, minimised, mutually
+            non-dominated.
+        reference: array-like `(2,)`, no better than every point.
+
+    Returns:
+        float `numpy.ndarray` of shape `(num_points,)`, >= 0.
+
+    Reference:
+        Dubois-Lacoste, Lopez-Ibanez & Stuetzle, "Anytime Pareto Local
+        Search", European Journal of Operational Research 243(2), 2015
+        (selection by optimistic hypervolume contribution).
+    """
+    pts = _as_points(points)
+    n = len(pts)
+    out = np.zeros(n)
+    if n == 0:
+        return out
+    if pts.shape[1] != 2:
+        raise ValueError(f"`points` must have 2 objectives, got {pts.shape[1]}.")
+    ref = np.asarray(reference, dtype=float).reshape(-1)
+    if len(ref) != 2:
+        raise ValueError(f"`reference` must have 2 values, got {len(ref)}.")
+    order = np.lexsort((pts[:, 1], pts[:, 0]))
+    s = pts[order]
+    # Left neighbour: smaller first value (larger second); right: the reverse.
+    left_first = np.r_[s[0, 0], s[:-1, 0]]
+    left_second = np.r_[ref[1], s[:-1, 1]]
+    right_first = np.r_[s[1:, 0], ref[0]]
+    right_second = np.r_[s[1:, 1], s[-1, 1]]
+    width = np.maximum(right_first - left_first, 0.0)
+    height = np.maximum(left_second - right_second, 0.0)
+    out[order] = width * height
     return out
 
 
@@ -480,10 +575,12 @@ __all__ = [
     "budget_regret",
     "crowding_distance",
     "dominates",
+    "epsilon_archive",
     "finite_rows",
     "hypervolume",
     "hypervolume_contributions",
     "mnas_reward",
+    "optimistic_contributions",
     "non_dominated_sort",
     "orient",
     "pareto_front",

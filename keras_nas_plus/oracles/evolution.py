@@ -165,14 +165,117 @@ class RegularizedEvolutionOracle(NASOracle):
         self.child_preference = None
         self._reset_class_cache()
 
+    #: How the population is kept: "ageing" (default, Real et al.: the
+    #: `population_size` most recently completed trials) or, with several
+    #: objectives, "nsga2": a steady-state NSGA-II population (Deb et al.,
+    #: IEEE TEVC 2002, Section III-C, replacement by the crowded comparison;
+    #: steady-state, one child at a time: Durillo, Nebro, Luna & Alba, "On
+    #: the Effect of the Steady-State Selection Scheme in Multi-Objective
+    #: Genetic Algorithms", EMO 2009, Section 3). Every completed trial joins,
+    #: then the member worst by non-dominated rank, then by smallest crowding
+    #: distance (both within the population plus the newcomer; `crowding_scale`
+    #: applies), leaves. An opt-in: ageing is this oracle's core.
+    population_rule = "ageing"
+    #: Number of decisions a child changes, with untried neighbours: None
+    #: (default) always `num_mutations`; a sequence `(p1, p2, ...)` of
+    #: probabilities: k decisions with probability p_k (normalised). k = 1
+    #: uses the untried one-decision neighbours; k >= 2 changes k distinct
+    #: decisions at random, redrawn until the child is untried (and, with
+    #: `equivalence`, not equivalent to a tried one), else falls back to k = 1.
+    #: `fast_mutation_probabilities(n, beta)` gives the heavy-tailed law of
+    #: the fast GA (Doerr, Le, Makhmara & Nguyen, GECCO 2017, Section 3).
+    mutation_count_probabilities = None
+    #: With several objectives, how the non-archive parent is chosen:
+    #: "crowded" (default, the NSGA-II tournament of `tournament`) or
+    #: "tchebycheff": MOEA/D's decomposition (Zhang & Li, "MOEA/D: A
+    #: Multiobjective Evolutionary Algorithm Based on Decomposition", IEEE
+    #: TEVC 11(6), 2007, Section III-A, Tchebycheff approach, with objective
+    #: normalisation as in its Section V-E): one of `population_size` weight
+    #: vectors evenly spread over the simplex is drawn, and the parent is the
+    #: member of `selection_pool` with the smallest weighted Tchebycheff
+    #: distance to the ideal point, objectives scaled to [0, 1] over the pool
+    #: (see `tchebycheff_scale`).
+    parent_rule = "crowded"
+    #: Scaling of the objectives for `parent_rule = "tchebycheff"`: "value"
+    #: (default: (f - min) / (max - min) over the pool, as MOEA/D's
+    #: normalisation) or "rank" (each objective's rank within the pool).
+    tchebycheff_scale = "value"
+
     def population(self):
-        """The current population: the most recently completed trials.
+        """The current population.
+
+        By default (`population_rule = "ageing"`), the most recently
+        completed trials; with `"nsga2"` and several objectives, the
+        steady-state NSGA-II population (see `population_rule`).
 
         Returns:
             list of `keras_tuner.engine.trial.Trial`, oldest first, at most
             `population_size` long.
         """
-        return self.completed_trials()[-self.population_size :]
+        if self.population_rule == "ageing" or not self.is_multi_objective():
+            return self.completed_trials()[-self.population_size :]
+        if self.population_rule != "nsga2":
+            raise ValueError(f"`population_rule` must be 'ageing' or 'nsga2', got {self.population_rule!r}.")
+        return self._steady_state_population()
+
+    def _steady_state_population(self):
+        completed = self.completed_trials()
+        done, members, last_id = self.__dict__.get("_nsga2_cache", (0, [], None))
+        if done > len(completed) or (done and completed[done - 1].trial_id != last_id):
+            done, members = 0, []  # the completed trials changed (e.g. a resumed state): rebuild
+        members = list(members)
+        for trial in completed[done:]:
+            members.append(trial)
+            if len(members) > self.population_size:
+                keys = self.pareto_order_keys(members)
+                # The worst key leaves; among equal keys the oldest.
+                worst = max(range(len(members)), key=lambda i: (keys[i], -i))
+                del members[worst]
+        self._nsga2_cache = (len(completed), members, completed[-1].trial_id if completed else None)
+        return list(members)
+
+    def tchebycheff_parent(self, population, rng):
+        """MOEA/D parent: the Tchebycheff best of `selection_pool` for a random weight.
+
+        The objectives (minimised) are scaled to [0, 1] over the pool (see
+        `tchebycheff_scale`), so the ideal point is the origin. With two
+        objectives the weight is `(j / (P - 1), 1 - j / (P - 1))` for `j`
+        drawn uniformly from `0..P-1` (`P = population_size`, the evenly
+        spread weight vectors of MOEA/D); with more, a uniform draw from the
+        simplex. Weights are floored at 1e-6. The parent minimises
+        `max_i w_i * f_i`; ties are broken at random.
+
+        Args:
+            population: list of trials (`population()`).
+            rng: `numpy.random.Generator`.
+
+        Returns:
+            `keras_tuner.engine.trial.Trial`.
+
+        Reference:
+            Zhang & Li, "MOEA/D: A Multiobjective Evolutionary Algorithm Based
+            on Decomposition", IEEE TEVC 11(6), 2007, Section III-A
+            (Tchebycheff approach) and Section V-E (normalisation).
+        """
+        pool = self.selection_pool(population)
+        points = self.minimised_values(pool)
+        if self.tchebycheff_scale == "rank":
+            points = _pareto._column_ranks(points)
+        elif self.tchebycheff_scale != "value":
+            raise ValueError(f"`tchebycheff_scale` must be 'value' or 'rank', got {self.tchebycheff_scale!r}.")
+        low, span = points.min(axis=0), np.ptp(points, axis=0)
+        scaled = (points - low) / np.where(span > 0, span, 1.0)
+        m = points.shape[1]
+        n = max(self.population_size, 2)
+        if m == 2:
+            w = int(rng.integers(n)) / (n - 1)
+            weight = np.array([w, 1.0 - w])
+        else:
+            weight = rng.dirichlet(np.ones(m))
+        weight = np.maximum(weight, 1e-6)
+        g = np.max(weight * scaled, axis=1)
+        best = np.flatnonzero(g <= g.min() + 1e-12)
+        return pool[int(best[int(rng.integers(len(best)))])]
 
     def tournament(self, population, rng):
         """Best of `sample_size` members drawn without replacement.
@@ -205,6 +308,10 @@ class RegularizedEvolutionOracle(NASOracle):
                 member = self.least_explored_archive_member(rng)
                 if member is not None:
                     return member
+        if self.is_multi_objective() and self.parent_rule == "tchebycheff":
+            return self.tchebycheff_parent(population, rng)
+        if self.parent_rule not in ("crowded", "tchebycheff"):
+            raise ValueError(f"`parent_rule` must be 'crowded' or 'tchebycheff', got {self.parent_rule!r}.")
         return self.tournament(population, rng)
 
     #: Variants of the archive parent, measured on NAS-Bench-201 and not
@@ -215,7 +322,12 @@ class RegularizedEvolutionOracle(NASOracle):
     #: dominated or not (a grid archive over cost levels, in the spirit of
     #: the epsilon-box archives of Laumanns, Thiele, Deb & Zitzler,
     #: Evolutionary Computation 10(3), 2002, with one box per cost value).
+    #: "epsilon": the epsilon-Pareto archive of `_pareto.epsilon_archive`
+    #: with box sizes `archive_epsilon` (Laumanns et al. 2002, Section 4).
     archive_parent_set = "front"
+    #: Box size per objective (minimised units; 0 = no boxing on that
+    #: objective) for `archive_parent_set = "epsilon"`.
+    archive_epsilon = (0.1, 0.0)
     #: True: keep the last archive parent until its untried one-decision
     #: neighbourhood is exhausted (or it leaves the archive), as one full
     #: Pareto-local-search step (Paquete et al. 2004); False (default): the
@@ -233,6 +345,14 @@ class RegularizedEvolutionOracle(NASOracle):
     #: Pareto front, so children go where the front is sparse (LEMONADE,
     #: Elsken, Metzen & Hutter, ICLR 2019, Section 4 and Algorithm 1). Default None.
     cheap_objective = None
+    #: Among the least-explored archive members: "random" (default) or, with
+    #: two objectives, "ohvc": the largest optimistic hypervolume
+    #: contribution (`_pareto.optimistic_contributions`, reference: the worst
+    #: value of each objective over the completed trials; rank-scaled with
+    #: `crowding_scale = "rank"`), the selection step of anytime Pareto local
+    #: search (Dubois-Lacoste, Lopez-Ibanez & Stuetzle, "Anytime Pareto Local
+    #: Search", EJOR 243(2), 2015).
+    archive_tie_break = "random"
 
     def parent_archive(self):
         """The trials the archive parent is chosen from.
@@ -264,8 +384,12 @@ class RegularizedEvolutionOracle(NASOracle):
                 if cost not in best or quality < points[best[cost], 0]:
                     best[cost] = i
             rows = sorted(best.values())
+        elif self.archive_parent_set == "epsilon":
+            rows = _pareto.epsilon_archive(points, self.archive_epsilon)
         else:
-            raise ValueError(f"`archive_parent_set` must be 'front' or 'levels', got {self.archive_parent_set!r}.")
+            raise ValueError(
+                f"`archive_parent_set` must be 'front', 'levels' or 'epsilon', got {self.archive_parent_set!r}."
+            )
         if self.archive_skip_cheapest and len(rows) > 1:
             cheapest = points[rows, -1].min()
             rows = [i for i in rows if points[i, -1] != cheapest] or rows
@@ -306,6 +430,18 @@ class RegularizedEvolutionOracle(NASOracle):
                 counts[parent_id] = counts.get(parent_id, 0) + 1
         children = np.array([counts.get(str(t.trial_id), 0) for t in front])
         fewest = np.flatnonzero(children == children.min())
+        if self.archive_tie_break == "ohvc" and len(fewest) > 1 and len(front) > 1:
+            points = self.minimised_values(front)
+            if points.shape[1] == 2:
+                everything = self.minimised_values(self.completed_trials())
+                reference = everything.max(axis=0)
+                if self.crowding_scale == "rank":
+                    ranked = _pareto._column_ranks(np.r_[points, everything])
+                    points, reference = ranked[: len(points)], ranked[len(points):].max(axis=0)
+                gain = _pareto.optimistic_contributions(points, reference)[fewest]
+                fewest = fewest[gain >= gain.max() - 1e-12]
+        elif self.archive_tie_break not in ("random", "ohvc"):
+            raise ValueError(f"`archive_tie_break` must be 'random' or 'ohvc', got {self.archive_tie_break!r}.")
         member = front[int(fewest[int(rng.integers(len(fewest)))])]
         self._pls_current = member.trial_id
         return member
@@ -320,6 +456,13 @@ class RegularizedEvolutionOracle(NASOracle):
         if self.crossover_probability and rng.uniform() < self.crossover_probability:
             other = self.tournament(population, rng)
             base = _hp.crossover(space, base, other.hyperparameters.values, rng)
+        if self.untried_neighbours and self.num_mutations == 1 and self.mutation_count_probabilities is not None:
+            count = self._mutation_count(rng)
+            if count > 1:
+                child = self.random_untried_mutant(base, count, rng)
+                if child is not None:
+                    child[PARENT_KEY] = str(parent.trial_id)
+                    return child
         if self.untried_neighbours and self.num_mutations == 1:
             neighbours = self.untried_neighbour_values(base, rng)
             if neighbours and self.child_preference is not None:
@@ -346,6 +489,45 @@ class RegularizedEvolutionOracle(NASOracle):
                 return child
         # The neighbourhood of the parent is exhausted: explore at random.
         return self.random_unique_values(rng)
+
+    def _mutation_count(self, rng):
+        probabilities = np.asarray(self.mutation_count_probabilities, dtype=float)
+        if probabilities.ndim != 1 or not len(probabilities) or np.any(probabilities < 0) or probabilities.sum() <= 0:
+            raise ValueError(
+                f"`mutation_count_probabilities` must be a non-empty sequence of non-negative numbers "
+                f"with a positive sum, got {self.mutation_count_probabilities!r}."
+            )
+        return 1 + int(rng.choice(len(probabilities), p=probabilities / probabilities.sum()))
+
+    def random_untried_mutant(self, values, count, rng):
+        """A child changing `count` distinct decisions of `values`, untried.
+
+        Each attempt draws `count` distinct active decisions and gives each
+        another of its values uniformly; the first child that was never tried
+        (nor, with `equivalence`, equivalent to a tried trial) is returned.
+
+        Returns:
+            dict of values, or `None` after `max_proposal_attempts` attempts.
+        """
+        space = self.hyperparameters.space
+        tried_classes = self.tried_classes()
+        for _ in range(self.max_proposal_attempts):
+            child = _hp.complete_values(space, values, rng)
+            names = [hp.name for hp in _hp.mutable_hyperparameters(space, child)]
+            if len(names) < count:
+                return None
+            for i in rng.choice(len(names), size=count, replace=False):
+                hp = next((h for h in _hp.mutable_hyperparameters(space, child) if h.name == names[int(i)]), None)
+                if hp is None:  # made inactive by an earlier change
+                    continue
+                child[hp.name] = _hp.mutate_value(hp, child.get(hp.name, hp.default), rng)
+                child = _hp.complete_values(space, child, rng)
+            if self.is_duplicate(child):
+                continue
+            if self.equivalence is not None and self._class_hash(child) in tried_classes:
+                continue
+            return child
+        return None
 
     def _pick_child(self, candidates, rng):
         """Index of the child to propose: uniform, or LEMONADE's inverse-density rule."""
@@ -508,6 +690,22 @@ class RegularizedEvolutionOracle(NASOracle):
                 "not part of the saved state; pass `equivalence=` again to the "
                 "oracle (or tuner) to resume it identically."
             )
+
+
+def fast_mutation_probabilities(num_decisions, beta=1.5):
+    """Probabilities of changing k = 1..max(1, n // 2) decisions, ~ k^-beta.
+
+    The heavy-tailed mutation strength of the fast GA (Doerr, Le, Makhmara &
+    Nguyen, "Fast Genetic Algorithms", GECCO 2017, Section 3, power law with
+    beta = 1.5 over 1..n/2), for `mutation_count_probabilities`.
+
+    Returns:
+        tuple of floats summing to 1.
+    """
+    _check_int("num_decisions", num_decisions, 1)
+    ks = np.arange(1, max(1, num_decisions // 2) + 1, dtype=float)
+    weights = ks ** (-float(beta))
+    return tuple(float(w) for w in weights / weights.sum())
 
 
 class RegularizedEvolution(NASTuner):
