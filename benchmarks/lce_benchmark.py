@@ -12,7 +12,7 @@ with and without the previous-curves prior.
 
 Usage:
     python benchmarks/lce_benchmark.py [--corpus PATH] [--orders 50] [--trials 50] [--threshold 0.05]
-        [--sigma-scale S] [--weighting evidence|fixed]
+        [--sigma-scale S] [--weighting evidence|fixed] [--temperature T] [--gain-weight G] [--seed N]
 
 With more curves than ``--trials`` each order is a random subset of ``--trials`` curves.
 """
@@ -117,8 +117,13 @@ def main():
     ap.add_argument("--sigma-scale", type=float, default=None, help="CurveExtrapolator sigma_scale (default: its default)")
     ap.add_argument("--weighting", default=None, choices=("evidence", "fixed"),
                     help="CurveExtrapolator weighting (default: its default)")
+    ap.add_argument("--temperature", type=float, default=None,
+                    help="CurveExtrapolator temperature (default: its default)")
+    ap.add_argument("--gain-weight", type=float, default=None,
+                    help="CurveExtrapolator gain_weight, the empirical-gain share (default: its default)")
     args = ap.parse_args()
-    kw = {k: v for k, v in (("sigma_scale", args.sigma_scale), ("weighting", args.weighting)) if v is not None}
+    kw = {k: v for k, v in (("sigma_scale", args.sigma_scale), ("weighting", args.weighting),
+                            ("temperature", args.temperature), ("gain_weight", args.gain_weight)) if v is not None}
     curves, recs = load(args.data)
     m, T = curves.shape
     trials = min(args.trials, m)

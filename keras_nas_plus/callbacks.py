@@ -37,7 +37,9 @@ class LearningCurveExtrapolation(keras.callbacks.Callback):
     (``keras_nas_plus.curves.CurveExtrapolator``), giving a predictive distribution of
     the final value.  Training stops (``model.stop_training = True``) when
     P(final better than ``target``) < ``threshold``.  Finished curves of earlier runs
-    (``add_reference_curve``) are mixed in as a prior.
+    (``add_reference_curve``) are mixed in as a prior: affine maps of them onto the observed
+    epochs, and their own realised gains from the current epoch to the last one (the
+    empirical-gain component of ``CurveExtrapolator``, ``gain_weight``).
 
     The callback never raises during training (a failed prediction is skipped with a
     warning), survives ``copy.deepcopy`` and keeps no reference to the model after

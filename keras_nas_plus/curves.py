@@ -33,8 +33,11 @@ Choices made here (documented in docs/learning_curves.md):
   by default (``weighting="evidence"``) the two sides are then weighted by their
   tempered BIC evidence on the observed epochs (one model average), and the
   references' widths are recalibrated leave-one-out on the references themselves.
-  ``sigma_scale`` (default 0.5) calibrates the model part of the spread, and the
-  per-epoch observation noise (``noise_floor``) is added on top.
+  ``sigma_scale`` (default 0.15) calibrates the model part of the spread, and the
+  per-epoch observation noise (``noise_floor``) is added on top.  A third, fixed share
+  (``gain_weight * m / (m + 3)``) is an empirical-gain component: the current level plus
+  each reference's own gain from the same epochs to ``T`` (offset-only transfer),
+  kernel-weighted by level.
 * **Directions.** Everything is computed on the "maximise" scale; for
   ``mode="min"`` the metric is negated on the way in and out.
 
@@ -72,6 +75,7 @@ _REF_INFLATION = 1.0  # reference-curve variance grows by this times the fractio
 _REF_SPREAD = 0.5  # each reference component also gets (this x the references' spread)^2 x fraction left
 _REF_LL_TEMP = 4.0  # reference fit likelihoods are tempered by max(1, n / this)
 _REF_CALIBRATE = True  # rescale the reference mixture's spread by leave-one-out over the references
+_GAIN_LAST = 3  # epochs averaged for the level of the empirical-gain component
 
 
 def _recency_weights(x):
@@ -351,11 +355,23 @@ class CurveExtrapolator:
             ``scipy.optimize.least_squares`` after the grid search. Default 2.
         max_nfev: int, function-evaluation budget of each refinement. Default 30.
         temperature: float > 0, BIC weights are ``exp(-dBIC / (2 temperature))``.
-            Default 2.0.
+            Default 1.0 (plain BIC; 2.0 before branch lce12). Used when reference curves
+            enter the prediction; see ``temperature_alone``.
         sigma_scale: float > 0, multiplies every component's model standard deviation
             (calibration of the predictive spread; the observation noise below is not
-            scaled). Default 0.5, chosen with ``noise_floor=1`` on our Fashion-MNIST
-            learning-curve corpora (see docs/learning_curves.md).
+            scaled). Default 0.15 (0.5 before branch lce12), chosen with ``noise_floor=1``,
+            ``temperature=1`` and ``gain_weight=0.2`` on our Fashion-MNIST learning-curve
+            corpora (see docs/learning_curves.md). Used when reference curves enter the
+            prediction; see ``sigma_scale_alone``.
+        sigma_scale_alone: float > 0 or None, the ``sigma_scale`` used when no reference
+            curve enters the prediction (plain ``model.fit`` without references,
+            ``use_references=False``, ``prior_weight=0``): the references' calibration is then
+            missing and the families' own widths carry the prediction. Default 0.5 (the
+            previous default); None uses ``sigma_scale`` always.
+        temperature_alone: float > 0 or None, the ``temperature`` of the families' BIC
+            weights when no reference curve enters the prediction. Default 2.0 (the previous
+            default: plain BIC, 1.0, falsely stops a slowly rising synthetic curve at epoch 5
+            without references); None uses ``temperature`` always.
         noise_floor: float >= 0, adds this times the per-epoch observation-noise
             variance (estimated from the reference curves' second differences, or the
             observed curve's) to every component's variance: the final epoch's value is
@@ -368,6 +384,11 @@ class CurveExtrapolator:
         prior_weight: float in [0, 1], prior mass ``prior_weight * m / (m + 3)`` of the
             ``m`` reference curves in the mixture (Chandrashekaran & Lane); with
             ``weighting="fixed"`` it is their share. Default 0.5; 0 disables.
+        gain_weight: float in [0, 1], share ``gain_weight * m / (m + 3)`` of the mixture
+            given to the empirical-gain component: the current level plus each of the ``m``
+            references' own gain from the same epochs to the final one, kernel-weighted by
+            level (see ``_gain_component``). It gives late improvements that the references
+            realised a realistic upper tail. Default 0.2 (branch lce12); 0 disables.
         max_references: int, keep at most this many reference curves (most
             recent). Default 200.
         cache_size: int >= 0, memoise this many parametric fits keyed by the exact
@@ -383,9 +404,10 @@ class CurveExtrapolator:
         ECML-PKDD 2017, Section 3 (affine transfer of previous curves).
     """
 
-    def __init__(self, mode="max", families=None, refine=2, max_nfev=30, temperature=2.0,
-                 sigma_scale=0.5, prior_weight=0.5, max_references=200, cache_size=0,
-                 weighting="evidence", noise_floor=1.0):
+    def __init__(self, mode="max", families=None, refine=2, max_nfev=30, temperature=1.0,
+                 sigma_scale=0.15, prior_weight=0.5, max_references=200, cache_size=0,
+                 weighting="evidence", noise_floor=1.0, gain_weight=0.2, sigma_scale_alone=0.5,
+                 temperature_alone=2.0):
         if mode not in _MODES:
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
         fams = tuple(FAMILIES if families is None else families)
@@ -409,6 +431,17 @@ class CurveExtrapolator:
                 noise_floor >= 0 and math.isfinite(noise_floor)):
             raise ValueError(f"noise_floor must be a finite float >= 0, got {noise_floor!r}")
         self.noise_floor = float(noise_floor)
+        if isinstance(gain_weight, bool) or not isinstance(gain_weight, (int, float)) or not 0.0 <= gain_weight <= 1.0:
+            raise ValueError(f"gain_weight must be a float in [0, 1], got {gain_weight!r}")
+        self.gain_weight = float(gain_weight)
+        if sigma_scale_alone is not None and (isinstance(sigma_scale_alone, bool) or not isinstance(
+                sigma_scale_alone, (int, float)) or not sigma_scale_alone > 0 or not math.isfinite(sigma_scale_alone)):
+            raise ValueError(f"sigma_scale_alone must be a finite float > 0 or None, got {sigma_scale_alone!r}")
+        self.sigma_scale_alone = None if sigma_scale_alone is None else float(sigma_scale_alone)
+        if temperature_alone is not None and (isinstance(temperature_alone, bool) or not isinstance(
+                temperature_alone, (int, float)) or not temperature_alone > 0 or not math.isfinite(temperature_alone)):
+            raise ValueError(f"temperature_alone must be a finite float > 0 or None, got {temperature_alone!r}")
+        self.temperature_alone = None if temperature_alone is None else float(temperature_alone)
         self.mode = mode
         self.weighting = weighting
         self.families = fams
@@ -434,6 +467,8 @@ class CurveExtrapolator:
             "sigma_scale": self.sigma_scale, "prior_weight": self.prior_weight,
             "max_references": self.max_references, "cache_size": self.cache_size,
             "weighting": self.weighting, "noise_floor": self.noise_floor,
+            "gain_weight": self.gain_weight, "sigma_scale_alone": self.sigma_scale_alone,
+            "temperature_alone": self.temperature_alone,
         }
 
     @classmethod
@@ -574,14 +609,71 @@ class CurveExtrapolator:
                     e_r = lam * math.exp(-(b_r - b0) / (2.0 * self.temperature))
                     lam = e_r / (e_p + e_r) if e_p + e_r > 0 else lam
                 comps = [(p_means, p_stds, p_w * (1.0 - lam), None), (rc[0], rc[1], r_w * lam, None)]
+                if self.gain_weight > 0:
+                    gc = self._gain_component(y, finite, T)
+                    if gc is not None:  # a fixed share gain_weight * m / (m + 3) of the mixture
+                        share = self.gain_weight * gc[3] / (gc[3] + 3.0)
+                        comps = [(a, b, cw * (1.0 - share), d) for a, b, cw, d in comps]
+                        comps.append((gc[0], gc[1], gc[2] / gc[2].sum() * share, None))
         means = np.concatenate([c[0] for c in comps])
-        stds = np.concatenate([c[1] for c in comps]) * self.sigma_scale
+        # With references the spread is calibrated by them (leave-one-out recalibration, noise
+        # estimate, empirical gains) and the sharper sigma_scale applies; alone, the families'
+        # own widths carry the prediction and sigma_scale_alone applies.
+        sig = self.sigma_scale if len(comps) > 1 or self.sigma_scale_alone is None else self.sigma_scale_alone
+        if len(comps) == 1 and comps[0][3] is not None and self.temperature_alone is not None:
+            # re-temper the families' BIC weights: exp(-dBIC / (2 t))^(t / t_alone)
+            comps = [(comps[0][0], comps[0][1], comps[0][2] ** (self.temperature / self.temperature_alone),
+                      comps[0][3])]
+        stds = np.concatenate([c[1] for c in comps]) * sig
         weights = np.concatenate([c[2] for c in comps])
         if self.noise_floor > 0:  # the final epoch's value is observed with per-epoch noise
             nv = self._noise_var(yf)
             if nv > 0:
                 stds = np.sqrt(stds * stds + self.noise_floor * nv)
         return means, stds, weights
+
+    def _gain_component(self, y, finite, T):
+        """Empirical-gain component: the current level plus each reference's own gain to ``T``.
+
+        For every finished reference ``r`` the prediction is ``L + r(T) - L_r`` where ``L`` and
+        ``L_r`` are the means of the curve and of ``r`` over the last ``_GAIN_LAST`` observed
+        epochs: the previous builds' realised improvements from the same epoch on, transferred
+        with slope 1 (the offset-only case of Chandrashekaran & Lane's affine transfer, ECML-PKDD
+        2017).  References are weighted by a Gaussian kernel in the level difference ``L - L_r``
+        (bandwidth: the references' spread of levels), i.e. a Nadaraya-Watson estimate of the
+        conditional distribution of the final value given the current level (Nadaraya 1964;
+        Watson 1964).  Each component's standard deviation is the noise of the level difference
+        and of the final epoch, from the references' white-noise variance.  Unlike the affine
+        maps, this component is not weighted by fit evidence: it carries the heavy upper tail of
+        late improvements that a monotone saturating fit to a few noisy early epochs misses.
+
+        Returns:
+            (means, stds, weights, m) or None when no reference covers the last epochs and ``T``.
+        """
+        idx = np.nonzero(finite)[0]
+        idx = idx[idx < T]
+        if idx.shape[0] < 3:
+            return None
+        last = idx[-_GAIN_LAST:]
+        refs = [r for r in self._refs if r.shape[0] >= T and np.all(np.isfinite(r[last])) and np.isfinite(r[T - 1])]
+        if not refs:
+            return None
+        R = np.stack([r[:T] for r in refs])
+        lv = float(np.mean(y[last]))
+        rl = R[:, last].mean(axis=1)
+        means = lv + R[:, T - 1] - rl
+        w = np.ones(R.shape[0])
+        if R.shape[0] > 1:
+            h = max(float(np.std(rl)), 1e-6)
+            w = np.exp(-0.5 * ((lv - rl) / h) ** 2) + 1e-12
+        nv = _white_noise_var(R) if T >= 3 else 0.0
+        nv = nv if math.isfinite(nv) else 0.0
+        # var(L - L_r) = 2 nv / k and the final epoch's own noise nv, doubled for the two curves
+        sd = math.sqrt(max(2.0 * nv * (1.0 + 1.0 / last.shape[0]), 1e-12))
+        good = np.isfinite(means)
+        if not good.any():
+            return None
+        return means[good], np.full(int(good.sum()), sd), w[good], int(good.sum())
 
     def _noise_var(self, yf):
         """Per-epoch observation-noise variance (metric units squared).

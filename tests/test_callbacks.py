@@ -215,3 +215,25 @@ def test_tuner_search_stops_clearly_bad_trial(tmp_path):
     summary = tuner.learning_curve_summary()
     assert summary["stopped"] == 1 and summary["epochs_saved"] == 20 - info_bad["epochs_trained"]
     assert os.path.exists(tuner._trial_info_fname(bad.trial_id))
+
+
+@pytest.mark.core
+def test_references_gains_keep_a_late_bloomer_and_stop_a_bad_run_in_both_modes():
+    x = np.arange(1, T + 1, dtype=float)
+    rng = np.random.default_rng(5)
+    refs = [0.90 + d - 0.06 * (1 - np.log(x) / np.log(T)) - 0.30 * np.exp(-x) + rng.normal(0, 0.003, T)
+            for d in rng.uniform(-0.005, 0.005, 8)]  # ~0.86 after 5 epochs, ~0.90 after 40
+    target = max(r[-1] for r in refs)
+    for mode, sign, monitor in (("max", 1.0, "val_accuracy"), ("min", -1.0, "val_error")):
+        s = (lambda v: np.asarray(v)) if sign > 0 else (lambda v: 1.0 - np.asarray(v))
+        kw = dict(monitor=monitor, mode=mode, target=float(s(target)), reference_curves=[s(r) for r in refs])
+        late = LearningCurveExtrapolation(**kw)
+        # the first reference's own curve: its start looks saturating, the references' gains say otherwise
+        n_late = replay(late, s(refs[0]), monitor=monitor)
+        assert n_late > 5 and late.probability is not None
+        bad = LearningCurveExtrapolation(**kw)
+        assert replay(bad, s(np.asarray(refs[0]) - 0.06), monitor=monitor) == 5 and bad.stopped
+        assert abs(bad.predicted_final - float(s(refs[0][-1] - 0.06))) < 0.02  # from 5 epochs
+        clone = copy.deepcopy(late)
+        assert clone.reference_curves == late.reference_curves and clone.model is None
+        assert clone.predict().mean == pytest.approx(late.predict().mean)

@@ -205,8 +205,8 @@ def test_evidence_weighting_follows_how_well_references_fit():
     fixed_share = 0.5 * 8 / 11
     shares = {}
     for name, refs in (("good", good), ("bad", bad)):
-        ev = CurveExtrapolator(weighting="evidence")
-        fx = CurveExtrapolator(weighting="fixed")
+        ev = CurveExtrapolator(weighting="evidence", gain_weight=0)  # the affine maps' share alone
+        fx = CurveExtrapolator(weighting="fixed", gain_weight=0)
         for r in refs:
             ev.add_reference_curve(r)
             fx.add_reference_curve(r)
@@ -246,7 +246,8 @@ def test_weighting_in_config():
     ex = CurveExtrapolator(weighting="fixed", sigma_scale=1.0)
     clone = CurveExtrapolator.from_config(ex.get_config())
     assert clone.weighting == "fixed" and clone.sigma_scale == 1.0
-    assert CurveExtrapolator().weighting == "evidence" and CurveExtrapolator().sigma_scale == 0.5
+    assert CurveExtrapolator().weighting == "evidence" and CurveExtrapolator().sigma_scale == 0.15
+    assert CurveExtrapolator().temperature == 1.0 and CurveExtrapolator().gain_weight == 0.2
     assert CurveExtrapolator().noise_floor == 1.0
     assert CurveExtrapolator.from_config(CurveExtrapolator(noise_floor=0).get_config()).noise_floor == 0.0
     for bad in (-1, float("nan"), "1", True):
@@ -319,3 +320,107 @@ def test_fashion_mnist_corpus_beats_last_value(corpus):
 
 def test_module_never_imports_keras():
     assert "keras" not in curves.__dict__
+
+
+def _late_bloomers(seed=5, m=8):
+    """References that sit near 0.86 at epoch 5 and gain about 4 pp by epoch 40 (corpus B's shape)."""
+    x = np.arange(1, T + 1, dtype=float)
+    rng = np.random.default_rng(seed)
+    return [0.90 + d - 0.06 * (1 - np.log(x) / np.log(T)) - 0.30 * np.exp(-x) + rng.normal(0, 0.003, T)
+            for d in rng.uniform(-0.005, 0.005, m)]
+
+
+def test_gain_component_is_level_plus_references_gains():
+    refs = _late_bloomers()
+    ex = CurveExtrapolator()
+    for r in refs:
+        ex.add_reference_curve(r)
+    cur = np.array(refs[0][:6]) - 0.01  # one point below the first reference, same shape
+    finite = np.isfinite(cur)
+    means, stds, w, m = ex._gain_component(cur, finite, T)
+    R = np.stack(refs)
+    expect = cur[3:6].mean() + R[:, -1] - R[:, 3:6].mean(axis=1)
+    np.testing.assert_allclose(means, expect, atol=1e-12)
+    assert m == 8 and np.all(stds > 0) and np.all(np.isfinite(w)) and np.all(w > 0)
+    # kernel weights peak at the reference whose level is closest to the curve's
+    lv, rl = cur[3:6].mean(), R[:, 3:6].mean(axis=1)
+    assert int(np.argmax(w)) == int(np.argmin(np.abs(lv - rl)))
+    # the references gain about 3 pp after epoch 6, so the component predicts about the curve's + 3 pp
+    assert 0.02 < float(np.average(means, weights=w)) - cur[-1] < 0.045
+
+
+def test_gain_component_keeps_late_bloomers_alive_and_still_stops_bad_curves():
+    refs = _late_bloomers()
+    cur = np.array(refs[0][:5])  # a late bloomer at epoch 5: the first reference's own start
+    target = max(r[-1] for r in refs)  # best final so far (reference 0 ends 0.3 pp below it)
+    p = {}
+    for gw in (0.0, 0.2):
+        ex = CurveExtrapolator(gain_weight=gw)
+        for r in refs:
+            ex.add_reference_curve(r)
+        p[gw] = ex.prob_better(cur, target, T)
+        assert ex.predict(cur, T).weights.shape[0] == len(FAMILIES) + 8 * (2 if gw else 1)
+    # without the gain component it would be stopped at the default threshold (P = 0.036), with it not (0.064)
+    assert p[0.0] < 0.05 < p[0.2]
+    # a curve 6 pp below the references at epoch 5 gains like them and stays far below the target
+    ex = CurveExtrapolator()
+    for r in refs:
+        ex.add_reference_curve(r)
+    assert ex.prob_better(np.array(refs[0][:5]) - 0.06, target, T) < 0.01
+    assert ex.get_config()["gain_weight"] == 0.2
+    assert CurveExtrapolator.from_config(CurveExtrapolator(gain_weight=0.35).get_config()).gain_weight == 0.35
+    for bad in (-0.1, 1.5, "0.2", True, float("nan")):
+        with pytest.raises(ValueError, match="gain_weight"):
+            CurveExtrapolator(gain_weight=bad)
+
+
+def test_gain_component_min_mode_and_gaps():
+    refs = [1.0 - np.asarray(r) for r in _late_bloomers()]  # as losses / errors: lower is better
+    ex = CurveExtrapolator(mode="min")
+    for r in refs:
+        ex.add_reference_curve(r)
+    cur = np.array(refs[0][:6]) + 0.002
+    d = ex.predict(cur, T)
+    assert d.mean < cur[-1] - 0.01  # the references' gains (decreases) carry over, on the metric's scale
+    assert ex.prob_better(cur, min(r[-1] for r in refs), T) > 0.05
+    # NaN gaps among the last epochs: references and curve alike; never raises, still finite
+    gappy = cur.copy()
+    gappy[4] = np.nan
+    assert math.isfinite(ex.predict(gappy, T).mean)
+    ex2 = copy.deepcopy(ex)
+    assert ex2.predict(cur, T).mean == pytest.approx(d.mean)
+
+
+def test_sigma_scale_alone_applies_only_without_references():
+    cur = acc_curve(0.9, n=10, noise=0.002, seed=3)
+    alone = CurveExtrapolator().predict(cur, T)  # no references: sigma_scale_alone=0.5
+    old = CurveExtrapolator(sigma_scale=0.5, sigma_scale_alone=None).predict(cur, T)
+    sharp = CurveExtrapolator(sigma_scale_alone=None).predict(cur, T)  # 0.15 everywhere
+    np.testing.assert_allclose(alone.stds, old.stds)
+    assert alone.mean == pytest.approx(old.mean) and sharp.std < alone.std
+    refs = [acc_curve(a, noise=0.002, seed=s) for s, a in enumerate((0.89, 0.9, 0.91, 0.905, 0.895))]
+    with_refs, refs_off = [], []
+    for kw in ({"sigma_scale_alone": None}, {}, {"sigma_scale_alone": 3.0}):  # 0.15, 0.5, 3.0 alone
+        ex = CurveExtrapolator(**kw)
+        for r in refs:
+            ex.add_reference_curve(r)
+        with_refs.append(ex.predict(cur, T).std)
+        refs_off.append(ex.predict(cur, T, use_references=False).std)
+    assert with_refs[0] == pytest.approx(with_refs[1]) == pytest.approx(with_refs[2])  # only sigma_scale counts
+    assert refs_off[0] < refs_off[1] < refs_off[2]  # references not used: sigma_scale_alone counts
+    clone = CurveExtrapolator.from_config(CurveExtrapolator(sigma_scale_alone=None).get_config())
+    assert clone.sigma_scale_alone is None
+    # without references the defaults reproduce the previous defaults (temperature 2, sigma 0.5) exactly
+    prev = CurveExtrapolator(temperature=2.0, sigma_scale=0.5, sigma_scale_alone=None, temperature_alone=None)
+    d_prev = prev.predict(cur, T)
+    np.testing.assert_allclose(alone.weights, d_prev.weights, rtol=1e-9, atol=1e-15)
+    assert alone.mean == pytest.approx(d_prev.mean, abs=1e-12) and alone.std == pytest.approx(d_prev.std, rel=1e-9)
+    plain = CurveExtrapolator(temperature_alone=None).predict(cur, T)  # plain BIC: sharper family weights
+    assert plain.weights.max() > alone.weights.max()
+    assert CurveExtrapolator().get_config()["temperature_alone"] == 2.0
+    for bad in (0, -2.0, float("nan"), "2", True):
+        with pytest.raises(ValueError, match="temperature_alone"):
+            CurveExtrapolator(temperature_alone=bad)
+    for bad in (0, -1.0, float("inf"), "0.5", True):
+        with pytest.raises(ValueError, match="sigma_scale_alone"):
+            CurveExtrapolator(sigma_scale_alone=bad)
