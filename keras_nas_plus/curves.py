@@ -355,11 +355,11 @@ class CurveExtrapolator:
             ``scipy.optimize.least_squares`` after the grid search. Default 2.
         max_nfev: int, function-evaluation budget of each refinement. Default 30.
         temperature: float > 0, BIC weights are ``exp(-dBIC / (2 temperature))``.
-            Default 1.0 (plain BIC; 2.0 before branch lce12). Used when reference curves
+            Default 1.0 (plain BIC). Used when reference curves
             enter the prediction; see ``temperature_alone``.
         sigma_scale: float > 0, multiplies every component's model standard deviation
             (calibration of the predictive spread; the observation noise below is not
-            scaled). Default 0.15 (0.5 before branch lce12), chosen with ``noise_floor=1``,
+            scaled). Default 0.15, chosen with ``noise_floor=1``,
             ``temperature=1`` and ``gain_weight=0.2`` on our Fashion-MNIST learning-curve
             corpora (see docs/learning_curves.md). Used when reference curves enter the
             prediction; see ``sigma_scale_alone``.
@@ -388,7 +388,7 @@ class CurveExtrapolator:
             given to the empirical-gain component: the current level plus each of the ``m``
             references' own gain from the same epochs to the final one, kernel-weighted by
             level (see ``_gain_component``). It gives late improvements that the references
-            realised a realistic upper tail. Default 0.2 (branch lce12); 0 disables.
+            realised a realistic upper tail. Default 0.2; 0 disables.
         max_references: int, keep at most this many reference curves (most
             recent). Default 200.
         cache_size: int >= 0, memoise this many parametric fits keyed by the exact
