@@ -214,12 +214,17 @@ def test_time_budget_stops_fit_and_cosine_follows_the_budget():
     budget.clock = lambda: now[0]  # a fake clock: every batch takes 0.125 s, an epoch 0.5 s
     seen = []
 
+    train_functions = []
+
     class Tick(keras.callbacks.Callback):
         def on_train_batch_begin(self, batch, logs=None):
             seen.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
 
         def on_train_batch_end(self, batch, logs=None):
             now[0] += 0.125
+
+        def on_epoch_end(self, epoch, logs=None):
+            train_functions.append(self.model.train_function)
 
     x, y = np.zeros((8, 8, 8, 1), "float32"), np.zeros(8, "int32")
     history = space.fit(hp, model, x, y, epochs=200, batch_size=2, verbose=0, callbacks=[Tick(), budget])
@@ -229,5 +234,9 @@ def test_time_budget_stops_fit_and_cosine_follows_the_budget():
     expected = [0.005 * (1 + np.cos(np.pi * i / 16)) for i in range(8, 16)]
     np.testing.assert_allclose(seen[8:], expected, rtol=1e-4)
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.01)
+    # The revision did not make a new train function (no second compilation), and the plan's
+    # variable left the optimizer when training ended.
+    assert len(train_functions) == 4 and all(f is train_functions[0] for f in train_functions)
+    assert not [v for v in model.optimizer.variables if "cosine_total_steps" in v.path]
     with pytest.raises(ValueError, match="seconds"):
         TimeBudget(0)
