@@ -434,13 +434,11 @@ class CurveExtrapolator:
         if isinstance(gain_weight, bool) or not isinstance(gain_weight, (int, float)) or not 0.0 <= gain_weight <= 1.0:
             raise ValueError(f"gain_weight must be a float in [0, 1], got {gain_weight!r}")
         self.gain_weight = float(gain_weight)
-        if sigma_scale_alone is not None and (isinstance(sigma_scale_alone, bool) or not isinstance(
-                sigma_scale_alone, (int, float)) or not sigma_scale_alone > 0 or not math.isfinite(sigma_scale_alone)):
-            raise ValueError(f"sigma_scale_alone must be a finite float > 0 or None, got {sigma_scale_alone!r}")
+        for name, v in (("sigma_scale_alone", sigma_scale_alone), ("temperature_alone", temperature_alone)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0
+                                  or not math.isfinite(v)):
+                raise ValueError(f"{name} must be a finite float > 0 or None, got {v!r}")
         self.sigma_scale_alone = None if sigma_scale_alone is None else float(sigma_scale_alone)
-        if temperature_alone is not None and (isinstance(temperature_alone, bool) or not isinstance(
-                temperature_alone, (int, float)) or not temperature_alone > 0 or not math.isfinite(temperature_alone)):
-            raise ValueError(f"temperature_alone must be a finite float > 0 or None, got {temperature_alone!r}")
         self.temperature_alone = None if temperature_alone is None else float(temperature_alone)
         self.mode = mode
         self.weighting = weighting

@@ -332,9 +332,9 @@ def _run_search(config, overwrite, data, space, final_training, final_space):
     start = time.time()
     final_epochs = final_training.get("epochs", search["final_epochs"])
     final_info = {"epochs": final_epochs}
+    batch_size = final_training.get("batch_size", search["batch_size"])
     if final_epochs:
         budget = final_training.get("time_budget")
-        batch_size = final_training.get("batch_size", search["batch_size"])
         _log(verbose, f"\nFinal phase: training trial {best_trial.trial_id}'s architecture for "
              f"{final_epochs} epoch{'s' if final_epochs != 1 else ''} on train + validation data"
              + (f" (time budget {budget:g} s)" if budget else ""))
@@ -370,7 +370,7 @@ def _run_search(config, overwrite, data, space, final_training, final_space):
     from keras_nas_plus.spaces._training import whole_batch_size
 
     # Same-shaped batches: under JAX a smaller last batch compiles the test step a second time.
-    test_batch = whole_batch_size(len(data["x_test"]), final_training.get("batch_size", search["batch_size"]))
+    test_batch = whole_batch_size(len(data["x_test"]), batch_size)
     evaluation = model.evaluate(data["x_test"], data["y_test"], batch_size=test_batch, verbose=0,
                                 return_dict=True)
     test_accuracy = evaluation.get("accuracy", evaluation.get("compile_metrics"))

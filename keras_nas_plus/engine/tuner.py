@@ -4,6 +4,7 @@ import glob
 import json
 import math
 import os
+import statistics
 import threading
 import time
 import warnings
@@ -377,7 +378,7 @@ class NASTuner(keras_tuner.Tuner):
         if self._deadline is None:
             return
         left = self._deadline - time.time()
-        typical = float(sorted(self._trial_seconds)[len(self._trial_seconds) // 2]) if self._trial_seconds else 0.0
+        typical = statistics.median_high(self._trial_seconds) if self._trial_seconds else 0.0
         if left <= 0 or left < typical:
             if not self.budget_exhausted and self.progress:
                 why = "reached" if left <= 0 else f"nearly spent ({left:.0f} s left, a trial takes about {typical:.0f} s)"

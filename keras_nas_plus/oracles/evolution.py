@@ -1,8 +1,7 @@
 """Regularized (aging) evolution: oracle and tuner."""
 
-import warnings
-
 import math
+import warnings
 
 import numpy as np
 

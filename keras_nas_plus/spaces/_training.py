@@ -132,10 +132,10 @@ class CosinePlanner(keras.callbacks.Callback):
         self.schedule.start_step = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
         self.schedule.total_steps = epochs * int(self._steps) if self._steps else 0
         self.schedule.total_steps_variable = None
-        if self.budget is not None and self.schedule.total_steps:
+        if self.budget is not None and self.schedule.total_steps:  # the plan may be revised
             self.schedule.total_steps_variable = model.optimizer.add_variable(
-                (), initializer="zeros", dtype="float32", name="cosine_total_steps")
-            self.schedule.total_steps_variable.assign(float(self.schedule.total_steps))
+                (), initializer=keras.initializers.Constant(float(self.schedule.total_steps)),
+                dtype="float32", name="cosine_total_steps")
         # A train step compiled by an earlier fit holds the old plan: compile it again.
         model.make_train_function(force=True)
 
@@ -148,12 +148,9 @@ class CosinePlanner(keras.callbacks.Callback):
                 if fits < self.planned_epochs:
                     self.planned_epochs = max(epoch + 1, fits)
                     self.schedule.total_steps = self.planned_epochs * int(self._steps)
-                    if self.schedule.total_steps_variable is not None:
-                        # Read by the next epoch's train steps (Keras reloads the training state
-                        # from the variables at every epoch start): no new compilation.
-                        self.schedule.total_steps_variable.assign(float(self.schedule.total_steps))
-                    else:
-                        self.model.make_train_function(force=True)
+                    # Read by the next epoch's train steps (Keras reloads the training state from
+                    # the variables at every epoch start): no new compilation.
+                    self.schedule.total_steps_variable.assign(float(self.schedule.total_steps))
         if epoch + 1 >= self.planned_epochs and self.planned_epochs < int(self.params.get("epochs") or 1):
             self.model.stop_training = True
 
