@@ -60,6 +60,7 @@ DEFAULTS = {
         "objectives": None,
         "constraints": None,
         "latency_runs": 10,
+        "workers": 1,
     },
     "estimation": {},
 }
@@ -115,6 +116,8 @@ def _validate_search(search):
     v = search["time_budget"]
     _check("search.time_budget", v is None or (_is_number(v) and v > 0), v, "null or a positive number of seconds")
     _check("search.verbose", search["verbose"] in (0, 1, 2), search["verbose"], "0, 1 or 2")
+    v = search["workers"]
+    _check("search.workers", _is_int(v) and v >= 1, v, "an integer >= 1 (trials run at once, one process each)")
     _validate_final_training(search["final_training"])
     _check("search.precision", search["precision"] in PRECISIONS, search["precision"],
            f"one of {', '.join(PRECISIONS)}")

@@ -8,6 +8,7 @@ file and write `results.json`. `build_best_model(results_json)` rebuilds the
 best architecture, untrained, from that file.
 """
 
+import contextlib
 import inspect
 import json
 import math
@@ -17,6 +18,7 @@ import time
 
 import numpy as np
 
+from keras_nas_plus import _workers
 from keras_nas_plus import config as config_module
 from keras_nas_plus import datasets
 from keras_nas_plus._io import atomic_write_text
@@ -230,6 +232,95 @@ def format_summary(records, objective):
     return "\n".join(lines)
 
 
+#: Attempts of the final phase: after a non-finite loss it goes on from the last finite epoch
+#: (in float32, or with half the learning rate), at most this many fits in all.
+FINAL_ATTEMPTS = 3
+
+
+def _scale_learning_rate(model, factor):
+    """Multiplies the initial learning rate of `model`'s optimizer by `factor`; returns the new rate."""
+    import keras
+
+    from keras_nas_plus.spaces._training import CosineSchedule
+
+    optimizer = model.optimizer
+    schedule = getattr(optimizer, "_learning_rate", None)
+    if isinstance(schedule, CosineSchedule):
+        schedule.initial_learning_rate *= factor
+        return schedule.initial_learning_rate
+    rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate)) * factor
+    optimizer.learning_rate = rate
+    return rate
+
+
+def _final_fit(final_space, final_hp, data, epochs, batch_size, budget, verbose):
+    """Trains the final model, and goes on after a divergence.
+
+    A NaN or infinite training loss stops the `fit` and restores the last
+    epoch with a finite loss (`LastFiniteState`). Training then goes on from
+    there for the epochs and time (seconds) left, up to `FINAL_ATTEMPTS` fits
+    in all: when not even the first epoch was finite under a mixed-precision
+    policy, afresh in float32 (on an H200 under JAX, bf16 made one showcase
+    architecture's loss NaN within 3 batches at batch size 512, and not at
+    256 or in float32: benchmarks/gpu_showcase/README.md); otherwise with half
+    the learning rate.
+
+    Returns:
+        (model, epochs kept, divergences: list of dicts, whether the time
+        budget stopped training).
+    """
+    import keras
+
+    from keras_nas_plus.spaces._training import LastFiniteState
+    from keras_nas_plus.spaces._training import TimeBudget
+
+    x = np.concatenate([data["x_train"], data["x_val"]])
+    y = np.concatenate([data["y_train"], data["y_val"]])
+    model = final_space.build(final_hp)
+    started = time.time()
+    trained, divergences, stopped_by_budget, factor = 0, [], False, 1.0
+    for attempt in range(FINAL_ATTEMPTS):
+        guard = LastFiniteState()
+        callbacks = [guard]
+        time_budget = None
+        if budget:
+            time_budget = TimeBudget(budget - (time.time() - started))
+            callbacks.insert(0, time_budget)
+        history = final_space.fit(final_hp, model, x, y, epochs=epochs - trained, batch_size=batch_size,
+                                  verbose=0 if verbose < 2 else 1, callbacks=callbacks)
+        if guard.diverged_epoch is None:
+            trained += len(getattr(history, "epoch", []) or []) or (epochs - trained)
+            stopped_by_budget = time_budget is not None and time_budget.stopped_epoch is not None
+            break
+        kept = 0 if guard.kept_epoch is None else guard.kept_epoch + 1
+        record = {"epoch": trained + guard.diverged_epoch + 1, "loss": str(guard.loss), "kept_epochs": trained + kept}
+        divergences.append(record)
+        trained += kept
+        time_left = None if not budget else budget - (time.time() - started)
+        if attempt + 1 == FINAL_ATTEMPTS or trained >= epochs or (time_left is not None and time_left < 1.0):
+            _log(verbose, f"Final phase: training loss {guard.loss} at epoch {record['epoch']}; "
+                          f"the state after epoch {trained} is kept")
+            break
+        policy = keras.config.dtype_policy().name
+        if guard.kept_epoch is None and policy.startswith("mixed"):
+            keras.config.set_dtype_policy("float32")
+            record["precision"] = "float32"
+            how = f"afresh in float32 (was {policy})"
+        else:
+            factor *= 0.5
+            how = "afresh" if guard.kept_epoch is None else None
+        if guard.kept_epoch is None:  # nothing finite to go on from: a new model
+            keras.backend.clear_session()
+            model = final_space.build(final_hp)
+            rate = _scale_learning_rate(model, factor)
+        else:
+            rate = _scale_learning_rate(model, 0.5)
+        record["learning_rate"] = rate
+        _log(verbose, f"Final phase: training loss {guard.loss} at epoch {record['epoch']}; going on "
+                      + (how or f"from epoch {trained}") + f" with learning rate {rate:g}")
+    return model, trained, divergences, stopped_by_budget
+
+
 def _log(verbose, text):
     if verbose:
         print(text, flush=True)
@@ -281,28 +372,49 @@ def _run_search(config, overwrite, data, space, final_training, final_space):
     verbose = search["verbose"]
     directory = search["directory"]
     keras.utils.set_random_seed(search["seed"])
+    workers = search.get("workers", 1)
+    chief_env, port = contextlib.nullcontext(), None
+    if workers > 1:  # several trials at once: this process is the chief (keras_nas_plus/_workers.py)
+        if os.environ.get("KERASTUNER_TUNER_ID"):
+            raise RunError("search.workers starts its own worker processes; unset KERASTUNER_TUNER_ID "
+                           "(Keras Tuner's chief/worker variables) or set search.workers: 1")
+        try:
+            _workers.check_grpc()
+        except ImportError as e:
+            raise RunError(str(e)) from e
+        port = _workers.free_port()
+        chief_env = _workers.chief_environment(port)
     existed = os.path.isdir(directory)
-    try:
-        tuner = build_tuner(config, space, overwrite=overwrite)
-    except BaseException:
-        if not existed:  # leave nothing half-written
-            shutil.rmtree(directory, ignore_errors=True)
-        raise
-    if overwrite and os.path.isdir(directory):  # the tuner removed its trials; remove old results
-        for name in os.listdir(directory):
-            if name != search["project_name"]:
-                path = os.path.join(directory, name)
-                shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
-    tuner.progress = verbose >= 1
-    os.makedirs(directory, exist_ok=True)
-    atomic_write_text(os.path.join(directory, CONFIG_FILE), json.dumps(config, indent=2))
+    with chief_env:
+        try:
+            tuner = build_tuner(config, space, overwrite=overwrite)
+        except BaseException:
+            if not existed:  # leave nothing half-written
+                shutil.rmtree(directory, ignore_errors=True)
+            raise
+        if overwrite and os.path.isdir(directory):  # the tuner removed its trials; remove old results
+            for name in os.listdir(directory):
+                if name != search["project_name"]:
+                    path = os.path.join(directory, name)
+                    shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+        tuner.progress = verbose >= 1
+        os.makedirs(directory, exist_ok=True)
+        atomic_write_text(os.path.join(directory, CONFIG_FILE), json.dumps(config, indent=2))
 
-    start = time.time()
-    tuner.search(
-        data["x_train"], data["y_train"],
-        validation_data=(data["x_val"], data["y_val"]),
-        epochs=search["epochs"], batch_size=search["batch_size"], verbose=0 if verbose < 2 else 1,
-    )
+        start = time.time()
+        processes = {}
+        if workers > 1:
+            _log(verbose, f"Starting {workers} worker processes (logs in {os.path.join(directory, _workers.WORKERS_DIR)})")
+            processes, tuner.worker_logs = _workers.start_workers(directory, workers, port)
+            tuner.worker_processes = processes
+        try:
+            tuner.search(
+                data["x_train"], data["y_train"],
+                validation_data=(data["x_val"], data["y_val"]),
+                epochs=search["epochs"], batch_size=search["batch_size"], verbose=0 if verbose < 2 else 1,
+            )
+        finally:
+            _workers.stop_workers(processes)
     search_seconds = time.time() - start
     records = collect_trials(tuner, space)
     _log(verbose, "\nSearch summary (" + config["strategy"]["type"] + ", "
@@ -342,24 +454,13 @@ def _run_search(config, overwrite, data, space, final_training, final_space):
         keras.config.set_dtype_policy(search["precision"])
         keras.utils.set_random_seed(search["seed"])
         final_hp = best_trial.hyperparameters.copy()
-        model = final_space.build(final_hp)
-        callbacks = []
-        if budget:
-            from keras_nas_plus.spaces._training import TimeBudget
-
-            callbacks.append(TimeBudget(budget))
-        history = final_space.fit(
-            final_hp,
-            model,
-            np.concatenate([data["x_train"], data["x_val"]]),
-            np.concatenate([data["y_train"], data["y_val"]]),
-            epochs=final_epochs, batch_size=batch_size, verbose=0 if verbose < 2 else 1,
-            callbacks=callbacks,
-        )
-        trained = len(getattr(history, "epoch", []) or []) or final_epochs
+        model, trained, divergences, stopped_by_budget = _final_fit(
+            final_space, final_hp, data, final_epochs, batch_size, budget, verbose)
         final_info.update(epochs_trained=trained, batch_size=batch_size)
         if budget:
-            final_info.update(time_budget=budget, stopped_by_time_budget=callbacks[0].stopped_epoch is not None)
+            final_info.update(time_budget=budget, stopped_by_time_budget=stopped_by_budget)
+        if divergences:
+            final_info["divergences"] = divergences
         if final_space is not space:
             final_info["space_overrides"] = dict(final_training["space"])
     elif fidelity_phase is not None:

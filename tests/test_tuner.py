@@ -131,7 +131,11 @@ def test_time_budget_starts_no_trial_that_would_not_end_within_it(tmp_path):
     assert not tuner.budget_exhausted and tuner.oracle.max_trials == 10
     tuner._trial_seconds = [120.0, 150.0, 20.0]
     tuner.pre_create_trial()
-    assert tuner.budget_exhausted and tuner.oracle.max_trials == 0
+    # No trial exists yet: max_trials 1, not 0 (Keras Tuner reads 0 as "no limit").
+    assert tuner.budget_exhausted and tuner.oracle.max_trials == 1
+    assert tuner.oracle.create_trial("tuner0").status == "RUNNING"
+    tuner.pre_create_trial()
+    assert tuner.oracle.max_trials == 1 and tuner.oracle.create_trial("tuner1").status == "STOPPED"
 
 
 def test_tuner_batch_hooks_are_skipped_unless_a_subclass_uses_them(tiny_images, tmp_path):

@@ -6,7 +6,8 @@
 # evolution.log, random.log, gpu_util.csv and showcase.tgz (both run directories without model
 # files, and the `report` output of each; showcase_<arm>.tgz when ARMS names one arm).
 set -u
-export KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false XLA_PYTHON_CLIENT_MEM_FRACTION=0.4 PYTHONUNBUFFERED=1
+# MEM_FRACTION 0.19: with search.workers: 4, five processes (the chief and four workers) share the GPU.
+export KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false XLA_PYTHON_CLIENT_MEM_FRACTION=0.19 PYTHONUNBUFFERED=1
 # XLA's default convolution autotuning is most of a trial's compilation (about 40 s per trial),
 # but do not turn it off: with XLA_FLAGS=--xla_gpu_autotune_level=0 the first trial took 167 s
 # instead of 48 s at 100 % GPU utilisation (slow convolution algorithms).

@@ -8,12 +8,12 @@ import statistics
 import threading
 import time
 import warnings
-import types
 
 import keras
 import keras_tuner
 from keras_tuner.src import backend as kt_backend
 from keras_tuner.src import utils as kt_utils
+from keras_tuner.src.distribute import utils as dist_utils
 from keras_tuner.src.engine import tuner_utils
 
 from keras_nas_plus import callbacks as lce
@@ -24,6 +24,8 @@ from keras_nas_plus.spaces import _training
 
 #: Name of the per-trial record written next to Keras Tuner's trial.json.
 TRIAL_INFO_FILE = "nas_trial.json"
+# A worker's `trial.message`, for the chief (Keras Tuner's gRPC messages do not carry it).
+TRIAL_MESSAGE_FILE = "nas_message.txt"
 
 
 def _count_examples(args, kwargs):
@@ -129,6 +131,38 @@ def _mark_resumable(kwargs):
         os.path.join(glob.escape(project_dir), "trial_*", "trial.json")
     ):
         atomic_write_text(tuner_file, "{}")
+
+
+def _defer_consecutive_failure_abort(oracle):
+    """Keras Tuner's own oracles: our consecutive-failure check, raised outside their lock.
+
+    Rejected trials do not count as failures (as in our oracles). Keras
+    Tuner raises the abort inside its synchronized `end_trial`, whose lock is
+    then never released: harmless in one thread, but a chief serving workers
+    from a gRPC thread would hang. The check here only records the abort;
+    `end_trial` raises it after the lock is released and leaves it in
+    `oracle.abort_reason` (read by the chief, `engine/chief.py`).
+    """
+    check = _base().check_consecutive_failures
+    pending = []
+
+    def deferred_check():
+        try:
+            check(oracle)
+        except RuntimeError as e:
+            pending.append(str(e))
+
+    locked_end_trial = oracle.end_trial
+
+    def end_trial(trial):
+        del pending[:]
+        locked_end_trial(trial)
+        if pending:
+            oracle.abort_reason = pending.pop()
+            raise RuntimeError(oracle.abort_reason)
+
+    oracle._check_consecutive_failures = deferred_check
+    oracle.end_trial = end_trial
 
 
 class NASTuner(keras_tuner.Tuner):
@@ -292,6 +326,10 @@ class NASTuner(keras_tuner.Tuner):
         self._begun = 0
         self._begun_at_last_request = None
         self._trial_costs = {}
+        # Local worker processes the chief watches ({tuner_id: Popen}, {tuner_id: log path});
+        # set by `keras_nas_plus._workers` for `search.workers`.
+        self.worker_processes = {}
+        self.worker_logs = {}
         self.free_trial_memory = bool(free_trial_memory)
         self.dtype_policy = dtype_policy
         if dtype_policy is not None:
@@ -300,11 +338,7 @@ class NASTuner(keras_tuner.Tuner):
             keras.dtype_policies.get(dtype_policy)  # raises ValueError for an unknown policy
         self._trial_memory = TrialMemory()  # issue 9, "Memory"
         if not hasattr(self.oracle, "is_multi_objective"):
-            # Keras Tuner's own oracles: rejections must not stop the search
-            # as "consecutive failures" either.
-            self.oracle._check_consecutive_failures = types.MethodType(
-                _base().check_consecutive_failures, self.oracle
-            )
+            _defer_consecutive_failure_abort(self.oracle)
 
     # ------------------------------------------------------ state on disk
     def save(self):
@@ -360,12 +394,27 @@ class NASTuner(keras_tuner.Tuner):
         Nor does one start when the time left is shorter than the median
         duration of the trials finished so far in this call. Trials already
         running finish; the oracle then stops as if `max_trials` were
-        reached, so a caller can still run a final phase.
+        reached, so a caller can still run a final phase. On the chief of
+        Keras Tuner's chief/worker mode (`KERASTUNER_TUNER_ID=chief`), this
+        serves the oracle until the workers are done, and the chief keeps the
+        time budget (`keras_nas_plus.engine.chief`).
         """
         self.budget_exhausted = False
         self._trial_seconds = []
-        self._deadline = None if self.time_budget is None else time.time() + self.time_budget
         max_trials = self.oracle.max_trials
+        if dist_utils.is_chief_oracle():
+            # The chief serves the oracle and keeps the time budget (engine/chief.py).
+            from keras_nas_plus.engine import chief
+
+            if "verbose" in fit_kwargs:
+                self.oracle.verbose = fit_kwargs["verbose"]
+            self.save()
+            try:
+                chief.serve(self, self.worker_processes, self.worker_logs)
+            finally:
+                self.oracle.max_trials = max_trials
+            return None
+        self._deadline = None if self.time_budget is None else time.time() + self.time_budget
         try:
             return super().search(*fit_args, **fit_kwargs)
         finally:
@@ -384,7 +433,8 @@ class NASTuner(keras_tuner.Tuner):
                 why = "reached" if left <= 0 else f"nearly spent ({left:.0f} s left, a trial takes about {typical:.0f} s)"
                 print(f"Time budget of {self.time_budget:g} s {why}: no new trials.", flush=True)
             self.budget_exhausted = True
-            self.oracle.max_trials = len(self.oracle.trials)
+            # Keras Tuner reads 0 as "no limit": a budget spent before the first trial still runs one.
+            self.oracle.max_trials = max(len(self.oracle.trials), 1)
 
     # ----------------------------------------------------------- per trial
     def before_fit(self, trial, model, fit_kwargs):
@@ -616,9 +666,10 @@ class NASTuner(keras_tuner.Tuner):
 
     def on_trial_begin(self, trial):
         # A retried trial starts its record afresh.
-        fname = self._trial_info_fname(trial.trial_id)
-        if os.path.exists(fname):
-            os.remove(fname)
+        for fname in (self._trial_info_fname(trial.trial_id),
+                      os.path.join(self.get_trial_dir(trial.trial_id), TRIAL_MESSAGE_FILE)):
+            if os.path.exists(fname):
+                os.remove(fname)
         self._trial_started[trial.trial_id] = time.time()
         self._begun += 1
         self._start_heartbeat(trial.trial_id)
@@ -631,6 +682,9 @@ class NASTuner(keras_tuner.Tuner):
         started = self._trial_started.get(trial.trial_id)
         if started is not None:
             self._trial_seconds.append(time.time() - started)
+        if trial.message and self._is_worker():
+            # Keras Tuner's gRPC messages carry no `trial.message`: the chief reads it here.
+            atomic_write_text(os.path.join(self.get_trial_dir(trial.trial_id), TRIAL_MESSAGE_FILE), trial.message)
         try:
             super().on_trial_end(trial)
             if self.progress:
@@ -639,10 +693,13 @@ class NASTuner(keras_tuner.Tuner):
             if self.free_trial_memory:
                 self._trial_memory.end()
 
-    def _progress_line(self, trial):
+    def _progress_line(self, trial, seconds=None, done=None):
         trial = self.oracle.get_trial(trial.trial_id)
-        seconds = time.time() - self._trial_started.pop(trial.trial_id, time.time())
-        done = len(getattr(self.oracle, "end_order", ())) or "?"
+        started = self._trial_started.pop(trial.trial_id, None)
+        if seconds is None:
+            seconds = 0.0 if started is None else time.time() - started
+        if done is None:
+            done = len(getattr(self.oracle, "end_order", ())) or "?"
         total = self.oracle.max_trials or "?"
         if _base().is_rejected(trial):
             return (f"[{done}/{total}] trial {trial.trial_id} rejected before training: "

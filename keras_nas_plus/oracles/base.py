@@ -230,6 +230,7 @@ class NASOracle(keras_tuner.Oracle):
         # resumed chief gives every running trial a fresh lease).
         self._heartbeats = {}
         self._abort_message = None
+        self.abort_reason = None  # why the search was aborted (too many consecutive failures)
 
     # ------------------------------------------------------------------ API
     def propose(self, trial_id, rng):
@@ -681,4 +682,5 @@ class NASOracle(keras_tuner.Oracle):
         self._end_trial_locked(trial)
         if self._abort_message:  # raised outside Keras Tuner's lock
             message, self._abort_message = self._abort_message, None
+            self.abort_reason = message  # read by the chief of a distributed search
             raise RuntimeError(message)

@@ -53,6 +53,54 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class LastFiniteState(keras.callbacks.Callback):
+    """Stops `fit` when the loss becomes NaN or infinite, and goes back to the last finite epoch.
+
+    After every epoch whose training loss is finite, a host copy of the
+    model's weights and of the optimizer's variables is kept; at the first
+    epoch whose loss is not finite, training stops and both are restored
+    (when training ends), so a diverged run keeps what it had learned. Used
+    by the final phase of a search, which then resumes with half the learning
+    rate (`keras_nas_plus.run`).
+
+    Attributes:
+        diverged_epoch: int or None, the 0-based epoch whose loss was not finite.
+        kept_epoch: int or None, the epoch whose state is kept (None: no epoch
+            had a finite loss, nothing is restored).
+        loss: float or None, the non-finite loss value.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.diverged_epoch = self.kept_epoch = self.loss = None
+        self._weights = self._optimizer = None
+
+    def on_train_begin(self, logs=None):
+        self.diverged_epoch = self.kept_epoch = self.loss = None
+        self._weights = self._optimizer = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is None:
+            return
+        loss = float(loss)
+        if math.isfinite(loss):
+            # Under JAX, Keras has already written the training state back at the epoch's end.
+            self._weights = self.model.get_weights()
+            self._optimizer = [(v, keras.ops.convert_to_numpy(v)) for v in self.model.optimizer.variables]
+            self.kept_epoch = epoch
+        else:
+            self.diverged_epoch, self.loss = epoch, loss
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.diverged_epoch is None or self._weights is None:
+            return
+        self.model.set_weights(self._weights)
+        for variable, value in self._optimizer:
+            variable.assign(value)
+
+
 @keras.saving.register_keras_serializable(package="keras_nas_plus")
 class CosineSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """Cosine decay to 0 over one `fit`, evaluated inside the compiled train step.
