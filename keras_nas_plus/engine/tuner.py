@@ -701,8 +701,9 @@ class NASTuner(keras_tuner.Tuner):
         if done is None:
             done = len(getattr(self.oracle, "end_order", ())) or "?"
         total = self.oracle.max_trials or "?"
+        counter = "" if done == "?" else f"[{done}/{total}] "  # a worker does not know `done`
         if _base().is_rejected(trial):
-            return (f"[{done}/{total}] trial {trial.trial_id} rejected before training: "
+            return (f"{counter}trial {trial.trial_id} rejected before training: "
                     + (trial.message or "").strip().splitlines()[-1].split(": ", 1)[-1])
         score = "failed" if trial.score is None or not math.isfinite(float(trial.score)) else f"{trial.score:.4f}"
         best = self.oracle.get_best_trials(1)
@@ -710,6 +711,6 @@ class NASTuner(keras_tuner.Tuner):
         if best and best[0].score is not None and math.isfinite(float(best[0].score)):
             best_text = f"{best[0].score:.4f} (trial {best[0].trial_id})"
         name = getattr(self.oracle.objective, "name", "score")
-        return (f"[{done}/{total}] trial {trial.trial_id} {trial.status.lower()} in {seconds:.0f} s: "
+        return (f"{counter}trial {trial.trial_id} {trial.status.lower()} in {seconds:.0f} s: "
                 f"{name}={score}; best so far {best_text}")
 
