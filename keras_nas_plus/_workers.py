@@ -138,10 +138,7 @@ def run_worker(directory):
     space = run.build_space(config["space"], data)
     tuner = run.build_tuner(config, space, overwrite=False)
     tuner.progress = search["verbose"] >= 1
+    args, kwargs = run.search_arguments(data, search)
     with chief_module.quiet_condition_prints():
-        tuner.search(
-            data["x_train"], data["y_train"],
-            validation_data=(data["x_val"], data["y_val"]),
-            epochs=search["epochs"], batch_size=search["batch_size"], verbose=0 if search["verbose"] < 2 else 1,
-        )
+        tuner.search(*args, **kwargs)
 

@@ -309,16 +309,21 @@ def _final_fit(final_space, final_hp, data, epochs, batch_size, budget, verbose)
         else:
             factor *= 0.5
             how = "afresh" if guard.kept_epoch is None else None
-        if guard.kept_epoch is None:  # nothing finite to go on from: a new model
+        if guard.kept_epoch is None:  # nothing finite to go on from: a new model, at the base rate
             keras.backend.clear_session()
             model = final_space.build(final_hp)
-            rate = _scale_learning_rate(model, factor)
-        else:
-            rate = _scale_learning_rate(model, 0.5)
+        rate = _scale_learning_rate(model, factor if guard.kept_epoch is None else 0.5)
         record["learning_rate"] = rate
         _log(verbose, f"Final phase: training loss {guard.loss} at epoch {record['epoch']}; going on "
                       + (how or f"from epoch {trained}") + f" with learning rate {rate:g}")
     return model, trained, divergences, stopped_by_budget
+
+
+def search_arguments(data, search):
+    """`(args, kwargs)` of `tuner.search` for the loaded `data` and the `search` section."""
+    return (data["x_train"], data["y_train"]), dict(
+        validation_data=(data["x_val"], data["y_val"]), epochs=search["epochs"],
+        batch_size=search["batch_size"], verbose=0 if search["verbose"] < 2 else 1)
 
 
 def _log(verbose, text):
@@ -408,11 +413,8 @@ def _run_search(config, overwrite, data, space, final_training, final_space):
             processes, tuner.worker_logs = _workers.start_workers(directory, workers, port)
             tuner.worker_processes = processes
         try:
-            tuner.search(
-                data["x_train"], data["y_train"],
-                validation_data=(data["x_val"], data["y_val"]),
-                epochs=search["epochs"], batch_size=search["batch_size"], verbose=0 if verbose < 2 else 1,
-            )
+            args, kwargs = search_arguments(data, search)
+            tuner.search(*args, **kwargs)
         finally:
             _workers.stop_workers(processes)
     search_seconds = time.time() - start

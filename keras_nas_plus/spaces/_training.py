@@ -60,8 +60,8 @@ class LastFiniteState(keras.callbacks.Callback):
     model's weights and of the optimizer's variables is kept; at the first
     epoch whose loss is not finite, training stops and both are restored
     (when training ends), so a diverged run keeps what it had learned. Used
-    by the final phase of a search, which then resumes with half the learning
-    rate (`keras_nas_plus.run`).
+    by the final phase of a search, which then goes on in float32 or with
+    half the learning rate (`keras_nas_plus.run._final_fit`).
 
     Attributes:
         diverged_epoch: int or None, the 0-based epoch whose loss was not finite.
