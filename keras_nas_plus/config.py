@@ -138,7 +138,7 @@ def _validate_search(search):
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 #: Keys of `search.final_training` (the recipe of the final phase).
-FINAL_TRAINING_KEYS = ("epochs", "batch_size", "time_budget", "space")
+FINAL_TRAINING_KEYS = ("epochs", "batch_size", "time_budget", "width_multiplier", "space")
 
 
 def _known_keys(section, mapping, allowed):
@@ -160,6 +160,9 @@ def _validate_final_training(final):
         elif key == "time_budget":
             _check(name, value is None or (_is_number(value) and value > 0), value,
                    "null or a positive number of seconds")
+        elif key == "width_multiplier":
+            _check(name, _is_number(value) and value > 0, value,
+                   "a positive number (2 doubles every filter count of the final model)")
         elif key == "space":
             _check(name, isinstance(value, dict), value,
                    "a mapping of search-space arguments, e.g. {augmentation: translate_flip}")

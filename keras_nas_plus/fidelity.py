@@ -291,47 +291,95 @@ def reduced_space(space, fidelity):
     if not hasattr(space, "get_config"):
         raise ValueError("`resolution`, `width_multiplier` and `num_cells` need a search space with get_config; "
                          f"got {type(space).__name__}.")
-    kind = _space_kind(space)
     config = copy.deepcopy(space.get_config())
-    w = fidelity.width_multiplier
     if fidelity.resolution is not None:
         shape = list(config.get("input_shape") or [])
         if len(shape) < 2 or config.get("input_kind", "image") != "image":
             raise ValueError(f"`resolution` applies to image inputs; this space's input_shape is {shape}.")
         config["input_shape"] = [fidelity.resolution, fidelity.resolution] + shape[2:]
+    kind = _space_kind(space)
     if kind == "MacroSearchSpace":
-        if w < 1:
-            config["stem_filters"] = max(1, int(round(config["stem_filters"] * w)))
-            if len(config["filters"]) == 1:  # a fixed value: no hyperparameter to scale
-                config["filters"] = [max(1, int(round(config["filters"][0] * w)))]
         if fidelity.num_cells is not None and config["min_layers"] == config["max_layers"]:
             config["min_layers"] = config["max_layers"] = min(config["max_layers"], fidelity.num_cells)
     elif kind in ("CellSearchSpace", "NASBench201Space"):
-        if w < 1:
-            config["filters"] = max(1, int(round(config["filters"] * w)))
         if fidelity.num_cells is not None:
             config["num_cells"] = fidelity.num_cells
     elif fidelity.changes_model:
         raise ValueError(f"`width_multiplier`/`num_cells` support the macro, cell and NAS-Bench-201 spaces; "
                          f"got {type(space).__name__}.")
-    return type(space).from_config(config)
+    return _scaled_space_config(type(space), kind, config, fidelity.width_multiplier)
 
 
-def _scaled_hyperparameters(hp, fidelity):
-    """A copy of `hp` whose macro `layer_i/filters` and `num_layers` values are reduced."""
+def _scaled(count, multiplier):
+    return max(1, int(round(count * multiplier)))
+
+
+def _scaled_space_config(space_class, kind, config, multiplier):
+    """`space_class` built from `config` with its fixed filter counts multiplied."""
+    if multiplier != 1:
+        if kind == "MacroSearchSpace":
+            config["stem_filters"] = _scaled(config["stem_filters"], multiplier)
+            if len(config["filters"]) == 1:  # a fixed value: no hyperparameter to scale
+                config["filters"] = [_scaled(config["filters"][0], multiplier)]
+        else:
+            config["filters"] = _scaled(config["filters"], multiplier)
+    return space_class.from_config(config)
+
+
+WIDTH_SPACES = ("MacroSearchSpace", "CellSearchSpace", "NASBench201Space")
+
+
+def widened(space, hp, multiplier):
+    """A search space and values that build `hp`'s network `multiplier` times as wide.
+
+    Every filter count (macro: the stem and each layer; cell and
+    NAS-Bench-201: the base `filters`, which the cells double at each
+    reduction) is multiplied and rounded, at least 1. Widening the searched
+    network for the final training is the usual NAS evaluation protocol
+    (DARTS, Liu et al. 2019, Section 3.2: cells searched with 16 initial
+    channels, evaluated with 36).
+
+    Args:
+        space: a macro, cell or NAS-Bench-201 search space.
+        hp: `keras_tuner.HyperParameters` with the architecture's values.
+        multiplier: float > 0 (1.0 changes nothing; 2.0 doubles every width).
+
+    Returns:
+        `(space, hp)`: build the wider network with `space.build(hp)`. Train
+        it with the original space's `fit` and `hp` (the recipe is unchanged).
+
+    Raises:
+        ValueError: if `multiplier` is not a positive number, or the space
+            is of another kind.
+    """
+    if not _is_number(multiplier) or multiplier <= 0:
+        raise ValueError(f"`width_multiplier` must be a positive number, got {multiplier!r}.")
+    kind = _space_kind(space)
+    if kind not in WIDTH_SPACES:
+        raise ValueError(f"`width_multiplier` supports the macro, cell and NAS-Bench-201 spaces; "
+                         f"got {type(space).__name__}.")
+    if multiplier == 1:
+        return space, hp
+    config = copy.deepcopy(space.get_config())
+    wide_hp = _scaled_hyperparameters(hp, multiplier) if kind == "MacroSearchSpace" else hp
+    return _scaled_space_config(type(space), kind, config, multiplier), wide_hp
+
+
+def _scaled_hyperparameters(hp, multiplier=1.0, num_cells=None):
+    """A copy of `hp` whose macro `layer_i/filters` values are multiplied and `num_layers` capped."""
     import keras_tuner
 
     class _Scaled(keras_tuner.HyperParameters):
         def Choice(self, name, values, **kwargs):  # noqa: N802 (Keras Tuner's name)
             value = super().Choice(name, values, **kwargs)
-            if value is not None and fidelity.width_multiplier < 1 and _MACRO_FILTERS.fullmatch(self._full(name)):
-                value = max(1, int(round(value * fidelity.width_multiplier)))
+            if value is not None and multiplier != 1 and _MACRO_FILTERS.fullmatch(self._full(name)):
+                value = _scaled(value, multiplier)
             return value
 
         def Int(self, name, *args, **kwargs):  # noqa: N802
             value = super().Int(name, *args, **kwargs)
-            if value is not None and fidelity.num_cells is not None and self._full(name) == "num_layers":
-                value = min(value, fidelity.num_cells)
+            if value is not None and num_cells is not None and self._full(name) == "num_layers":
+                value = min(value, num_cells)
             return value
 
         def _full(self, name):
@@ -354,7 +402,7 @@ def build_model(space, hp, fidelity, reduced=None):
     """
     reduced = reduced_space(space, fidelity) if reduced is None else reduced
     if _space_kind(space) == "MacroSearchSpace" and fidelity.changes_model:
-        hp = _scaled_hyperparameters(hp, fidelity)
+        hp = _scaled_hyperparameters(hp, fidelity.width_multiplier, fidelity.num_cells)
     return reduced.build(hp)
 
 

@@ -90,6 +90,13 @@ def summary_table(results, trials, top=10):
     lines.append("")
     best = results.get("best_architecture", "")
     lines.append(f"best trial {results.get('best_trial_id')}: {best}")
+    final = results.get("final_phase") or {}
+    if final.get("epochs_trained"):
+        width = final.get("width_multiplier", 1)
+        n = final["epochs_trained"]
+        lines.append(f"final model: {n} epoch{'s' if n != 1 else ''}"
+                     + (f", {width:g} times as wide as searched" if width != 1 else "")
+                     + (f", {final['params']:,} params" if final.get("params") else ""))
     if results.get("test_accuracy") is not None:
         lines.append(f"test accuracy of the final model: {results['test_accuracy']:.4f}")
     return "\n".join(lines)

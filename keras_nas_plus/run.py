@@ -253,8 +253,12 @@ def _scale_learning_rate(model, factor):
     return rate
 
 
-def _final_fit(final_space, final_hp, data, epochs, batch_size, budget, verbose):
+def _final_fit(final_space, final_hp, data, epochs, batch_size, budget, verbose, width_multiplier=1.0):
     """Trains the final model, and goes on after a divergence.
+
+    The model is `final_space`'s network of `final_hp`, with every filter
+    count multiplied by `width_multiplier` (`fidelity.widened`); the recipe
+    (optimizer, learning rate, augmentation) is `final_space.fit`'s.
 
     A NaN or infinite training loss stops the `fit` and restores the last
     epoch with a finite loss (`LastFiniteState`). Training then goes on from
@@ -274,9 +278,12 @@ def _final_fit(final_space, final_hp, data, epochs, batch_size, budget, verbose)
     from keras_nas_plus.spaces._training import LastFiniteState
     from keras_nas_plus.spaces._training import TimeBudget
 
+    from keras_nas_plus.fidelity import widened
+
     x = np.concatenate([data["x_train"], data["x_val"]])
     y = np.concatenate([data["y_train"], data["y_val"]])
-    model = final_space.build(final_hp)
+    build_space, build_hp = widened(final_space, final_hp, width_multiplier)
+    model = build_space.build(build_hp)
     started = time.time()
     trained, divergences, stopped_by_budget, factor = 0, [], False, 1.0
     for attempt in range(FINAL_ATTEMPTS):
@@ -311,7 +318,7 @@ def _final_fit(final_space, final_hp, data, epochs, batch_size, budget, verbose)
             how = "afresh" if guard.kept_epoch is None else None
         if guard.kept_epoch is None:  # nothing finite to go on from: a new model, at the base rate
             keras.backend.clear_session()
-            model = final_space.build(final_hp)
+            model = build_space.build(build_hp)
         rate = _scale_learning_rate(model, factor if guard.kept_epoch is None else 0.5)
         record["learning_rate"] = rate
         _log(verbose, f"Final phase: training loss {guard.loss} at epoch {record['epoch']}; going on "
@@ -449,7 +456,9 @@ def _run_search(config, overwrite, data, space, final_training, final_space):
     batch_size = final_training.get("batch_size", search["batch_size"])
     if final_epochs:
         budget = final_training.get("time_budget")
-        _log(verbose, f"\nFinal phase: training trial {best_trial.trial_id}'s architecture for "
+        width = final_training.get("width_multiplier", 1)
+        _log(verbose, f"\nFinal phase: training trial {best_trial.trial_id}'s architecture"
+             + (f" at {width:g} times its width" if width != 1 else "") + " for "
              f"{final_epochs} epoch{'s' if final_epochs != 1 else ''} on train + validation data"
              + (f" (time budget {budget:g} s)" if budget else ""))
         keras.backend.clear_session()
@@ -457,8 +466,10 @@ def _run_search(config, overwrite, data, space, final_training, final_space):
         keras.utils.set_random_seed(search["seed"])
         final_hp = best_trial.hyperparameters.copy()
         model, trained, divergences, stopped_by_budget = _final_fit(
-            final_space, final_hp, data, final_epochs, batch_size, budget, verbose)
-        final_info.update(epochs_trained=trained, batch_size=batch_size)
+            final_space, final_hp, data, final_epochs, batch_size, budget, verbose, width)
+        final_info.update(epochs_trained=trained, batch_size=batch_size, params=int(model.count_params()))
+        if width != 1:
+            final_info["width_multiplier"] = width
         if budget:
             final_info.update(time_budget=budget, stopped_by_time_budget=stopped_by_budget)
         if divergences:

@@ -66,6 +66,8 @@ BAD_CONFIG_VALUES = [
     ("search.final_training", 5, "search.final_training: expected a mapping"),
     ("search.final_training", {"epoch": 5}, "search.final_training.epoch: unknown key"),
     ("search.final_training", {"time_budget": -1}, "search.final_training.time_budget"),
+    ("search.final_training", {"width_multiplier": 0}, "search.final_training.width_multiplier"),
+    ("search.final_training", {"width_multiplier": "wide"}, "search.final_training.width_multiplier"),
     ("search.final_training", {"space": {"augmentaton": "none"}}, "search.final_training.space.augmentaton: unknown key"),
     ("search.max_retries_per_trial", 0.5, "search.max_retries_per_trial"),
     ("search.max_consecutive_failed_trials", 0, "search.max_consecutive_failed_trials"),

@@ -210,6 +210,7 @@ def test_final_training_recipe_overrides_space_and_batch(tmp_path, capsys):
     assert final["epochs"] == 2 and final["epochs_trained"] == 2 and final["batch_size"] == 8
     assert final["time_budget"] == 600 and final["stopped_by_time_budget"] is False
     assert final["space_overrides"]["augmentation"] == "translate_flip_erase"
+    assert "width_multiplier" not in final and final["params"] == keras.saving.load_model(results["model_path"]).count_params()
     model = keras.saving.load_model(results["model_path"])
     assert model.get_layer("augment").erase == 0.5 and model.get_layer("augment").flip
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.005)
@@ -219,6 +220,24 @@ def test_final_training_recipe_overrides_space_and_batch(tmp_path, capsys):
     code, _, err = run_cli(["search", write(tmp_path, config)], capsys)
     assert code == 2 and "search.final_training.space" in err and "mixup" in err
     assert not os.path.exists(tmp_path / "run2")
+
+
+def test_final_training_width_multiplier_widens_the_final_model(tmp_path, capsys):
+    config = tiny_config(tmp_path, max_trials=1)
+    config["search"]["final_training"] = {"epochs": 1, "width_multiplier": 2}
+    code, out, err = run_cli(["search", write(tmp_path, config)], capsys)
+    assert code == 0, err
+    assert "architecture at 2 times its width" in out
+    results = json.load(open(tmp_path / "run" / "results.json"))
+    final = results["final_phase"]
+    model = keras.saving.load_model(results["model_path"])
+    searched = build_best_model(str(tmp_path / "run"))
+    assert final["width_multiplier"] == 2 and final["params"] == model.count_params() > searched.count_params()
+    assert model.get_layer("stem_conv").filters == 2 * searched.get_layer("stem_conv").filters
+    assert results["trials"][0]["num_params"] == searched.count_params()
+    code, out, err = run_cli(["report", str(tmp_path / "run"), "--output", str(tmp_path / "report")], capsys)
+    assert code == 0, err
+    assert f"final model: 1 epoch, 2 times as wide as searched, {model.count_params():,} params" in out
 
 
 def test_precision_mixed_bfloat16_is_applied_and_restored(tmp_path, capsys):

@@ -104,6 +104,28 @@ def test_cell_space_width_and_cells():
     assert (space.filters, space.num_cells) == (8, 2)  # the full space is untouched
 
 
+@pytest.mark.core
+def test_widened_multiplies_every_filter_count():
+    space = macro_space()
+    hp = hp_of(ARCH)
+    base = space.build(hp)
+    wide_space, wide_hp = fidelity.widened(space, hp, 2)
+    wide = wide_space.build(wide_hp)
+    for name in ("stem_conv", "layer_0_conv"):
+        assert wide.get_layer(name).filters == 2 * base.get_layer(name).filters
+    assert wide.count_params() > 2 * base.count_params()
+    assert space.stem_filters == base.get_layer("stem_conv").filters  # the space is untouched
+    assert fidelity.widened(space, hp, 1) == (space, hp)
+    odd_space, odd_hp = fidelity.widened(space, hp, 1.3)  # rounded: 8 filters -> 10
+    assert odd_space.build(odd_hp).get_layer("layer_0_conv").filters == round(1.3 * base.get_layer("layer_0_conv").filters)
+    cell = CellSearchSpace(input_shape=(8, 8, 1), num_classes=3, filters=8, num_cells=1, num_blocks=1,
+                           num_reductions=1, operations=("identity", "avg_pool_3x3"))
+    assert fidelity.widened(cell, hp, 1.5)[0].filters == 12
+    for bad in (0, -1, "2", None, float("nan")):
+        with pytest.raises(ValueError, match="width_multiplier"):
+            fidelity.widened(space, hp, bad)
+
+
 # ------------------------------------------------------------ the tuner
 def search_low(tmp_path, tiny_images, fid, max_trials=4, project="p"):
     (x, y), (xv, yv), _ = tiny_images
