@@ -349,17 +349,17 @@ def widened(space, hp, multiplier):
         it with the original space's `fit` and `hp` (the recipe is unchanged).
 
     Raises:
-        ValueError: if `multiplier` is not a positive number, or the space
-            is of another kind.
+        ValueError: if `multiplier` is not a positive number, or is not 1
+            for a space of another kind.
     """
     if not _is_number(multiplier) or multiplier <= 0:
         raise ValueError(f"`width_multiplier` must be a positive number, got {multiplier!r}.")
+    if multiplier == 1:  # any HyperModel
+        return space, hp
     kind = _space_kind(space)
     if kind not in WIDTH_SPACES:
         raise ValueError(f"`width_multiplier` supports the macro, cell and NAS-Bench-201 spaces; "
                          f"got {type(space).__name__}.")
-    if multiplier == 1:
-        return space, hp
     config = copy.deepcopy(space.get_config())
     wide_hp = _scaled_hyperparameters(hp, multiplier) if kind == "MacroSearchSpace" else hp
     return _scaled_space_config(type(space), kind, config, multiplier), wide_hp
