@@ -275,10 +275,9 @@ def _final_fit(final_space, final_hp, data, epochs, batch_size, budget, verbose,
     """
     import keras
 
+    from keras_nas_plus.fidelity import widened
     from keras_nas_plus.spaces._training import LastFiniteState
     from keras_nas_plus.spaces._training import TimeBudget
-
-    from keras_nas_plus.fidelity import widened
 
     x = np.concatenate([data["x_train"], data["x_val"]])
     y = np.concatenate([data["y_train"], data["y_val"]])
