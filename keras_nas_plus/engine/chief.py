@@ -18,23 +18,12 @@ worker processes needs, between requests (every `poll_seconds`):
 
 import contextlib
 import os
-import statistics
 import sys
 import threading
 import time
 import warnings
 
 import keras_tuner
-
-
-@keras_tuner.synchronized
-def _stop_new_trials(oracle):
-    """No trial starts after this (the oracle answers STOPPED as at `max_trials`).
-
-    Keras Tuner reads `max_trials=0` as "no limit": a budget spent before any
-    trial started still lets one trial run.
-    """
-    oracle.max_trials = max(len(oracle.trials), 1)
 
 
 @keras_tuner.synchronized
@@ -180,16 +169,8 @@ class ChiefMonitor:
                 warnings.warn(f"Worker {tuner_id!r} exited with code {code}{log}.", stacklevel=2)
 
     def _check_budget(self, now):
-        if self.deadline is None or self.tuner.budget_exhausted:
-            return
-        left = self.deadline - now
-        typical = statistics.median_high(self.trial_seconds) if self.trial_seconds else 0.0
-        if left <= 0 or left < typical:
-            self.tuner.budget_exhausted = True
-            if getattr(self.tuner, "progress", False):
-                why = "reached" if left <= 0 else f"nearly spent ({left:.0f} s left, a trial takes about {typical:.0f} s)"
-                print(f"Time budget of {self.tuner.time_budget:g} s {why}: no new trials.", flush=True)
-            _stop_new_trials(self.oracle)
+        if self.deadline is not None and not self.tuner.budget_exhausted:
+            self.tuner._apply_time_budget(self.deadline - now, self.trial_seconds)
 
 
 def _read_message(tuner, trial_id):

@@ -165,6 +165,16 @@ def _defer_consecutive_failure_abort(oracle):
     oracle.end_trial = end_trial
 
 
+@keras_tuner.synchronized
+def _stop_new_trials(oracle):
+    """No trial starts after this (the oracle answers STOPPED as at `max_trials`).
+
+    Keras Tuner reads `max_trials=0` as "no limit": a budget spent before any
+    trial started still lets one trial run.
+    """
+    oracle.max_trials = max(len(oracle.trials), 1)
+
+
 class NASTuner(keras_tuner.Tuner):
     """A `keras_tuner.Tuner` that records what NAS users need per trial.
 
@@ -424,17 +434,24 @@ class NASTuner(keras_tuner.Tuner):
     def pre_create_trial(self):
         self._wait_if_idle()  # reliability (issue 9)
         super().pre_create_trial()
-        if self._deadline is None:
+        if self._deadline is not None:
+            self._apply_time_budget(self._deadline - time.time(), self._trial_seconds)
+
+    def _apply_time_budget(self, left, trial_seconds):
+        """Starts no new trial once `left` (seconds) is below the median of `trial_seconds`.
+
+        Used before each trial here and, on the chief of a distributed
+        search, between requests (`engine/chief.py`). The oracle then stops
+        as at `max_trials`; the message prints once per `search` call.
+        """
+        typical = statistics.median_high(trial_seconds) if trial_seconds else 0.0
+        if left > 0 and left >= typical:
             return
-        left = self._deadline - time.time()
-        typical = statistics.median_high(self._trial_seconds) if self._trial_seconds else 0.0
-        if left <= 0 or left < typical:
-            if not self.budget_exhausted and self.progress:
-                why = "reached" if left <= 0 else f"nearly spent ({left:.0f} s left, a trial takes about {typical:.0f} s)"
-                print(f"Time budget of {self.time_budget:g} s {why}: no new trials.", flush=True)
-            self.budget_exhausted = True
-            # Keras Tuner reads 0 as "no limit": a budget spent before the first trial still runs one.
-            self.oracle.max_trials = max(len(self.oracle.trials), 1)
+        if not self.budget_exhausted and self.progress:
+            why = "reached" if left <= 0 else f"nearly spent ({left:.0f} s left, a trial takes about {typical:.0f} s)"
+            print(f"Time budget of {self.time_budget:g} s {why}: no new trials.", flush=True)
+        self.budget_exhausted = True
+        _stop_new_trials(self.oracle)
 
     # ----------------------------------------------------------- per trial
     def before_fit(self, trial, model, fit_kwargs):
