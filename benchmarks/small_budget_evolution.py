@@ -9,7 +9,10 @@ the test accuracy (200 epochs, %) of the best-by-objective cell, and the differe
 Usage (about 1 minute per 100 seeds and strategy on a 2-core CPU):
 
     python benchmarks/small_budget_evolution.py --seeds 300 --queries 10,20,30 \
-        --sizes 4:2,6:3,8:4,10:8 [--objective noisy] [--first-seed 1]
+        --sizes 4:2,6:3,8:4,10:8 [--objective noisy] [--first-seed 1] [--workers 4]
+
+With --workers W, W trials are in flight at once and each is proposed knowing only the trials
+that ended before it (`harness.run_search`), as in the showcase's `search.workers: 4`.
 """
 
 import argparse
@@ -37,6 +40,8 @@ def main(argv=None):
     parser.add_argument("--sizes", default="4:2,6:3,8:4,10:8",
                         help="population:tournament pairs, comma-separated")
     parser.add_argument("--objective", default="noisy", help="noisy, mean or 12ep")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="trials in flight at once (the showcase runs 4: search.workers)")
     args = parser.parse_args(argv)
     table = load_table("nb201-cifar10", objective=args.objective)
     queries = [int(q) for q in args.queries.split(",")]
@@ -45,9 +50,10 @@ def main(argv=None):
         p, s = (int(v) for v in pair.split(":"))
         strategies.append((f"evolution {p}/{s}", evolution_factory(p, s, table.equivalence), None))
     result = harness.run_benchmark(table, strategies, queries=queries, seeds=args.seeds,
-                                   first_seed=args.first_seed)
+                                   first_seed=args.first_seed, workers=args.workers)
     by = {(e["strategy"], e["queries"]): e for e in result["results"]}
-    print(f"NAS-Bench-201 CIFAR-10, objective {args.objective}, seeds {args.first_seed}.."
+    workers = f", {args.workers} workers" if args.workers > 1 else ""
+    print(f"NAS-Bench-201 CIFAR-10, objective {args.objective}{workers}, seeds {args.first_seed}.."
           f"{args.first_seed + args.seeds - 1}: mean test accuracy (%) of the best-by-objective cell "
           "(s.e.), and minus random")
     print(f"{'strategy':<18}" + "".join(f"{q:>26}" for q in queries))

@@ -73,6 +73,60 @@ def test_grid_search_trace_and_time_budget(small_csv):
 
 
 @pytest.mark.core
+def test_workers_overlap_trials_by_their_cost(small_csv):
+    t = _table(small_csv)
+    obj = keras_tuner.Objective("val", "max")
+    order = [{"a": 1, "b": "x"}, {"a": 1, "b": "y"}, {"a": 2, "b": "x"}, {"a": 2, "b": "y"}]
+
+    class InOrder(keras_tuner.Oracle):
+        def populate_space(self, trial_id):
+            return {"status": "RUNNING", "values": order[len(self.trials)]}
+
+    def oracle():
+        return InOrder(obj, max_trials=4, hyperparameters=t.hyperparameters(), seed=1)
+
+    trace = run_search(t, oracle(), seed=1, max_queries=4, workers=2)
+    # worker0 runs (1,x) over 0-10 s, then (2,x) over 10-40 s; worker1 runs (1,y) over 0-20 s,
+    # then (2,y), not in the table, which fails at once (20 s).
+    np.testing.assert_allclose(trace["elapsed"], [10, 20, 20, 40])
+    np.testing.assert_allclose(trace["best_report"], [0.60, 0.70, 0.70, 0.70])
+    assert trace["failed"] == 1
+    # A time budget stops before the first trial that would end after it.
+    trace = run_search(t, oracle(), seed=1, max_queries=4, time_budget=35, workers=2)
+    np.testing.assert_allclose(trace["elapsed"], [10, 20, 20])
+    # Keras Tuner's grid search waits (IDLE) while a trial runs: worker0 gets (2,x) only
+    # when (1,y) has ended, at 20 s.
+    grid = keras_tuner.oracles.GridSearchOracle(obj, max_trials=4, hyperparameters=t.hyperparameters(), seed=1)
+    np.testing.assert_allclose(run_search(t, grid, seed=1, max_queries=4, workers=2)["elapsed"], [10, 20, 50, 50])
+    with pytest.raises(ValueError, match="workers"):
+        run_search(t, oracle(), seed=1, max_queries=4, workers=0)
+    with pytest.raises(ValueError, match="workers"):
+        run_benchmark(t, ["random"], queries=[4], seeds=1, workers=1.5)
+
+
+@pytest.mark.core
+def test_workers_propose_knowing_only_ended_trials(tmp_path):
+    # Without a cost column every trial lasts one time unit: with 3 workers, trial k is
+    # proposed when trials 0..k-3 have ended.
+    path = tmp_path / "grid.csv"
+    path.write_text("a,val,test\n" + "".join(f"{a},{a / 10},{a / 10}\n" for a in range(10)))
+    t = TabularBenchmark.from_csv(str(path), "a", "val", "test")
+    seen = []
+
+    class Recording(keras_tuner.oracles.RandomSearchOracle):
+        def populate_space(self, trial_id):
+            seen.append(sum(t.status == "COMPLETED" for t in self.trials.values()))
+            return super().populate_space(trial_id)
+
+    def factory(hp, objective, max_trials, seed):
+        return Recording(objective, max_trials=max_trials, hyperparameters=hp, seed=seed)
+
+    res = run_benchmark(t, [("recording", factory, 1)], queries=[8], seeds=1, workers=3)
+    assert seen == [0, 0, 0, 1, 2, 3, 4, 5]
+    assert res["results"][0]["queries"] == 8
+
+
+@pytest.mark.core
 def test_min_direction_and_any_oracle_factory(small_csv):
     t = TabularBenchmark.from_csv(small_csv, ["a", "b"], "val", "test", direction="min")
     assert t.optimum == 0.60

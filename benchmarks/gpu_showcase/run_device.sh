@@ -5,6 +5,8 @@
 # call with ARMS (how run 3 was made: ARMS=evolution, then ARMS=random). Writes into $OUT:
 # evolution.log, random.log, gpu_util.csv and showcase.tgz (both run directories without model
 # files, and the `report` output of each; showcase_<arm>.tgz when ARMS names one arm).
+# GPUS="0 1" (a machine with two GPUs) gives each arm a GPU of its own: the arms run at the same
+# time, each as it would alone on one H200, and each arm's `nvidia-smi` log is gpu_util_<arm>.csv.
 set -u
 # MEM_FRACTION 0.19: with search.workers: 4, five processes (the chief and four workers) share the GPU.
 export KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false XLA_PYTHON_CLIENT_MEM_FRACTION=0.19 PYTHONUNBUFFERED=1
@@ -14,16 +16,28 @@ export KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false XLA_PYTHON_CLIENT_M
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 2 > "$OUT/gpu_util.csv" &
-SMI=$!
 CFG=${CFG:-benchmarks/gpu_showcase/fashion_mnist_gpu.yaml}
 # ARMS="evolution" or ARMS="random" runs one arm alone (e.g. one arm per 10-minute device call);
 # SETS="search.latency_runs=0 search.time_budget=300" adds --set overrides (no spaces inside one).
 ARMS=${ARMS:-evolution random}
 SETS=${SETS:-}
+GPUS=(${GPUS:-})
 EXTRA=(); for s in $SETS; do EXTRA+=(--set "$s"); done
+SMI=()
+if [ ${#GPUS[@]} -eq 0 ]; then
+  nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 2 > "$OUT/gpu_util.csv" &
+  SMI+=($!)
+fi
 PIDS=()
+i=0
 for arm in $ARMS; do
+  if [ ${#GPUS[@]} -gt 0 ]; then
+    export CUDA_VISIBLE_DEVICES=${GPUS[$i]}
+    nvidia-smi -i "${GPUS[$i]}" --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 2 \
+      > "$OUT/gpu_util_$arm.csv" &
+    SMI+=($!)
+  fi
+  i=$((i + 1))
   if [ "$arm" = evolution ]; then
     python3 -m keras_nas_plus.cli search $CFG --overwrite "${EXTRA[@]}" > "$OUT/evolution.log" 2>&1 &
   else
@@ -33,12 +47,18 @@ for arm in $ARMS; do
   PIDS+=($!)
 done
 wait "${PIDS[@]}"
-kill $SMI
-mkdir -p runs/reports
-for arm in $ARMS; do
-  python3 -m keras_nas_plus.cli report runs/gpu_$arm --output runs/reports/$arm > runs/reports/$arm.txt 2>&1
-done
+kill "${SMI[@]}"
 DIRS=(); for arm in $ARMS; do DIRS+=("gpu_$arm"); done
 TGZ=showcase.tgz; [ "$ARMS" = "evolution random" ] || TGZ="showcase_${ARMS// /_}.tgz"
-(cd runs && tar czf "$OUT/$TGZ" --exclude='*.keras' --exclude='*.weights.h5' --exclude='*.h5' "${DIRS[@]}" reports)
+pack() {   # written whole, then renamed: a call stopped at its limit still leaves a readable .tgz
+  (cd runs && tar czf "$OUT/$TGZ.part" --exclude='*.keras' --exclude='*.weights.h5' --exclude='*.h5' "$@") &&
+    mv "$OUT/$TGZ.part" "$OUT/$TGZ"
+}
+pack "${DIRS[@]}"   # first without the reports, in case the call's 10 minutes run out during them
+mkdir -p runs/reports
+for arm in $ARMS; do   # `report` also works here on the CPU, on the unpacked run directories
+  timeout 25 python3 -m keras_nas_plus.cli report runs/gpu_$arm --output runs/reports/$arm > runs/reports/$arm.txt 2>&1 &
+done
+wait
+pack "${DIRS[@]}" reports
 for arm in $ARMS; do tail -4 "$OUT/$arm.log"; done

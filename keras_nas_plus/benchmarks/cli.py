@@ -74,6 +74,9 @@ def add_parser(subparsers):
     p.add_argument("--max-queries", type=int, default=10000, help="Cap on queries per run with --time-budget (default 10000).")
     p.add_argument("--seeds", type=int, default=300, help="Seeds per strategy (default 300).")
     p.add_argument("--first-seed", type=int, default=1, help="First seed of the fixed seed list (default 1).")
+    p.add_argument(
+        "--workers", type=int, default=1,
+        help="Trials in flight at once in each simulated search, as with search.workers (default 1).")
     p.add_argument("--json", dest="json_path", help="Write results as JSON to this file.")
     p.add_argument("--plot", help="Write a plot of mean best-so-far report vs. queries (needs matplotlib).")
     p.add_argument("--quiet", action="store_true", help="No progress lines.")
@@ -131,6 +134,7 @@ def run(args):
             time_budget=args.time_budget,
             max_queries=args.max_queries,
             first_seed=args.first_seed,
+            workers=args.workers,
             progress=None if args.quiet else (lambda line: print(line, flush=True)),
         )
     except (ValueError, FileNotFoundError, ImportError) as e:

@@ -108,7 +108,7 @@ def _scratch_root():
     return None
 
 
-def run_search(table, oracle, seed, max_queries, time_budget=None):
+def run_search(table, oracle, seed, max_queries, time_budget=None, workers=1):
     """Runs one search of `oracle` over `table`.
 
     Each query: ``oracle.create_trial``; the proposed architecture is looked
@@ -118,6 +118,16 @@ def run_search(table, oracle, seed, max_queries, time_budget=None):
     is trained. The oracle's project directory is a scratch directory
     (in memory where /dev/shm exists), removed afterwards.
 
+    With ``workers > 1`` the search is simulated as Keras Tuner's distributed
+    mode runs it: `workers` trials are in flight at once, one per tuner id
+    (``worker0``, ``worker1``, ...), and a worker asks the oracle for its next
+    trial as soon as its last one ended. A trial lasts the table's cost of its
+    architecture (simulated seconds) or, without a cost column, one time
+    unit, so trials then end in the order they were created. An oracle thus
+    proposes each trial knowing only the trials that ended before it, as on
+    a GPU shared by several workers (e.g. an evolution's first population is
+    still filling while later trials start).
+
     Args:
         table: `TabularBenchmark`.
         oracle: a fresh `keras_tuner.Oracle` over ``table.hyperparameters()``
@@ -125,17 +135,27 @@ def run_search(table, oracle, seed, max_queries, time_budget=None):
         seed: int, the run's seed (draws the noisy objective, if any).
         max_queries: int >= 1, the query budget (an upper bound with a time budget).
         time_budget: optional float, simulated seconds; the run stops before
-            the first query whose cost would exceed it.
+            the first query whose cost would exceed it (with several workers:
+            before the first trial that would end after it).
+        workers: int >= 1, trials in flight at once (default 1: one after
+            the other).
 
     Returns:
-        dict with float arrays, one entry per query made: "best_report" (report
-        of the best-by-objective architecture so far, NaN before the first
-        success), "best_objective", "elapsed" (cumulative simulated seconds;
-        zeros without a cost column), and "oracle_seconds" (float, wall time
-        spent in the oracle) and "failed" (int, queries not in the table).
+        dict with float arrays, one entry per query made (in the order the
+        queries ended): "best_report" (report of the best-by-objective
+        architecture so far, NaN before the first success), "best_objective",
+        "elapsed" (simulated seconds since the start, wall clock of the
+        simulated workers; zeros without a cost column and one worker), and
+        "oracle_seconds" (float, wall time spent in the oracle) and "failed"
+        (int, queries not in the table).
+
+    Raises:
+        ValueError: if `workers` is not an int >= 1.
     """
     from keras_tuner.engine import trial as trial_module
 
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise ValueError(f"`workers` must be an int >= 1, got {workers!r}.")
     objective = table.objective_for_run(seed)
     sign = table.sign
     cost = table.cost
@@ -147,48 +167,87 @@ def run_search(table, oracle, seed, max_queries, time_budget=None):
     scratch = tempfile.mkdtemp(prefix="knp-bench-", dir=_scratch_root())
     oracle._set_project_dir(scratch, "oracle")
     best_report, best_obj, elapsed = [], [], []
-    best_val, best_rep, clock, failed = -np.inf, np.nan, 0.0, 0
-    oracle_seconds = 0.0
+    state = {"best_val": -np.inf, "best_rep": np.nan, "failed": 0, "oracle_seconds": 0.0}
     name = table.objective_name
+
+    def timed(fn, *args):
+        t0 = time.perf_counter()
+        out = fn(*args)
+        state["oracle_seconds"] += time.perf_counter() - t0
+        return out
+
+    def finish(trial, row, clock):
+        """Reports `trial` to the oracle and records one query ending at `clock`."""
+        if row is None:
+            state["failed"] += 1
+            trial.status = trial_module.TrialStatus.FAILED
+            trial.message = "Architecture not in the benchmark table."
+            timed(oracle.end_trial, trial)
+        else:
+            value = float(objective[row])
+            timed(oracle.update_trial, trial.trial_id, {name: value})
+            trial.status = trial_module.TrialStatus.COMPLETED
+            timed(oracle.end_trial, trial)
+            if sign * value > state["best_val"]:
+                state["best_val"], state["best_rep"] = sign * value, float(table.report[row])
+        best_report.append(state["best_rep"])
+        best_obj.append(sign * state["best_val"] if np.isfinite(state["best_val"]) else np.nan)
+        elapsed.append(clock)
+
+    def duration(row):
+        if row is None:
+            return 0.0
+        return float(cost[row]) if cost is not None else (1.0 if workers > 1 else 0.0)
+
     try:
-        for _ in range(max_queries):
-            t0 = time.perf_counter()
-            trial = oracle.create_trial(_TUNER_ID)
-            oracle_seconds += time.perf_counter() - t0
-            if trial.status != trial_module.TrialStatus.RUNNING:
-                break
-            row = table.lookup(trial.hyperparameters.values)
-            if row is None:
-                failed += 1
-                trial.status = trial_module.TrialStatus.FAILED
-                trial.message = "Architecture not in the benchmark table."
-                t0 = time.perf_counter()
-                oracle.end_trial(trial)
-                oracle_seconds += time.perf_counter() - t0
-            else:
-                if cost is not None:
-                    if time_budget is not None and clock + cost[row] > time_budget:
-                        break
-                    clock += cost[row]
-                value = float(objective[row])
-                t0 = time.perf_counter()
-                oracle.update_trial(trial.trial_id, {name: value})
-                trial.status = trial_module.TrialStatus.COMPLETED
-                oracle.end_trial(trial)
-                oracle_seconds += time.perf_counter() - t0
-                if sign * value > best_val:
-                    best_val, best_rep = sign * value, float(table.report[row])
-            best_report.append(best_rep)
-            best_obj.append(sign * best_val if np.isfinite(best_val) else np.nan)
-            elapsed.append(clock)
+        if workers == 1:
+            clock = 0.0
+            for _ in range(max_queries):
+                trial = timed(oracle.create_trial, _TUNER_ID)
+                if trial.status != trial_module.TrialStatus.RUNNING:
+                    break
+                row = table.lookup(trial.hyperparameters.values)
+                if time_budget is not None and row is not None and clock + duration(row) > time_budget:
+                    break
+                clock += duration(row)
+                finish(trial, row, clock)
+        else:
+            in_flight = []  # (end time, creation order, worker, trial, row)
+            waiting = []  # workers told to wait (IDLE: e.g. a grid waiting on running trials)
+            created = 0
+
+            def start(worker, now):
+                nonlocal created
+                trial = timed(oracle.create_trial, f"worker{worker}")
+                if trial.status == trial_module.TrialStatus.IDLE:
+                    waiting.append(worker)
+                    return
+                if trial.status != trial_module.TrialStatus.RUNNING:
+                    return
+                row = table.lookup(trial.hyperparameters.values)
+                in_flight.append((now + duration(row), created, worker, trial, row))
+                created += 1
+
+            for w in range(min(workers, max_queries)):
+                start(w, 0.0)
+            while in_flight and len(best_report) < max_queries:
+                in_flight.sort(key=lambda item: item[:2])
+                end, _, worker, trial, row = in_flight.pop(0)
+                if time_budget is not None and end > time_budget:
+                    break
+                finish(trial, row, end)
+                retry, waiting[:] = [worker] + waiting, []
+                for w in retry:
+                    if created < max_queries:
+                        start(w, end)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return {
         "best_report": np.asarray(best_report),
         "best_objective": np.asarray(best_obj),
         "elapsed": np.asarray(elapsed),
-        "oracle_seconds": oracle_seconds,
-        "failed": failed,
+        "oracle_seconds": state["oracle_seconds"],
+        "failed": state["failed"],
     }
 
 
@@ -211,6 +270,7 @@ def run_benchmark(
     first_seed=1,
     oracle_kwargs=None,
     progress=None,
+    workers=1,
 ):
     """Benchmarks search strategies on a table over many seeds.
 
@@ -234,6 +294,8 @@ def run_benchmark(
         first_seed: int >= 1, first seed of the list (default 1).
         oracle_kwargs: optional dict strategy name -> extra oracle arguments.
         progress: optional callable(str) for progress lines.
+        workers: int >= 1, trials in flight at once in each simulated search
+            (default 1; see `run_search`).
 
     Returns:
         dict: {"results": [{"strategy", "queries" (or "time_budget" and mean
@@ -259,6 +321,8 @@ def run_benchmark(
         run_queries = budgets[-1]
     if int(seeds) < 1:
         raise ValueError(f"`seeds` must be >= 1, got {seeds!r}.")
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise ValueError(f"`workers` must be an int >= 1, got {workers!r}.")
     if int(first_seed) < 1:
         raise ValueError(f"`first_seed` must be >= 1 (Keras Tuner treats 0 as unseeded), got {first_seed!r}.")
     oracle_kwargs = oracle_kwargs or {}
@@ -287,7 +351,9 @@ def run_benchmark(
                     equivalence=getattr(table, "equivalence", None),
                     **oracle_kwargs.get(factory, {}),
                 )
-            traces.append(run_search(table, oracle, seed, run_queries, time_budget=budgets[-1] if time_budget is not None else None))
+            traces.append(run_search(table, oracle, seed, run_queries,
+                                     time_budget=budgets[-1] if time_budget is not None else None,
+                                     workers=workers))
         oracle_s = float(np.mean([t["oracle_seconds"] for t in traces]))
         fails = float(np.mean([t["failed"] for t in traces]))
         for b in budgets:
