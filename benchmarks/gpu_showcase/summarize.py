@@ -1,7 +1,8 @@
 """Summarises a GPU showcase run (both arms) as a Markdown table.
 
 Usage: python benchmarks/gpu_showcase/summarize.py RUN_ROOT [GPU_UTIL_CSV ...]
-RUN_ROOT holds gpu_evolution/ and gpu_random/ (unpacked from the showcase .tgz files); each
+RUN_ROOT holds gpu_evolution/ and gpu_random/ (unpacked from the showcase .tgz files), or
+results_evolution.json and results_random.json (as the committed results/run6/seed0/); each
 GPU_UTIL_CSV is an `nvidia-smi` log of one device call (one per arm when the arms ran apart,
 in the order evolution, random). With one log per arm, the utilisation is also given per phase:
 the search is taken to start at the first sample with GPU memory in use and to last the arm's
@@ -16,7 +17,10 @@ import sys
 
 
 def arm_row(root, arm):
-    with open(os.path.join(root, f"gpu_{arm}", "results.json")) as f:
+    path = os.path.join(root, f"gpu_{arm}", "results.json")
+    if not os.path.exists(path):  # a committed results folder, e.g. results/run6/seed0
+        path = os.path.join(root, f"results_{arm}.json")
+    with open(path) as f:
         r = json.load(f)
     final = r["final_phase"]
     search_s = r["search_seconds"]
