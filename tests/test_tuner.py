@@ -179,3 +179,26 @@ def test_yaml_latency_runs_reaches_the_tuner(tmp_path):
     with pytest.raises(config_module.ConfigError, match="search.latency_runs: 0 skips"):
         config_module.validate_config(raw)
     assert config_module.validate_config({"search": {"directory": "x"}})["search"]["latency_runs"] == 10
+
+
+def test_keras_tuner_oracle_state_drops_an_ended_trial(tmp_path):
+    # Keras Tuner saves its oracle's state before dropping the ended trial from
+    # `ongoing_trials`; a chief serving workers saved nothing after, so a resumed
+    # search re-ran that trial. NASTuner saves the state again after `end_trial`.
+    from keras_nas_plus.engine.tuner import NASTuner
+
+    def make(overwrite):
+        oracle = kt.oracles.RandomSearchOracle(kt.Objective("val_accuracy", "max"), max_trials=3, seed=1)
+        return NASTuner(oracle=oracle, hypermodel=user_build, directory=str(tmp_path), project_name="p",
+                        overwrite=overwrite)
+
+    tuner = make(True)
+    trial = tuner.oracle.create_trial("worker0")  # as the chief does for a worker
+    tuner.oracle.update_trial(trial.trial_id, {"val_accuracy": 0.5})
+    trial.status = "COMPLETED"
+    tuner.oracle.end_trial(trial)
+    with open(os.path.join(tmp_path, "p", "oracle.json")) as f:
+        assert json.load(f)["ongoing_trials"] == {}
+    resumed = make(False)
+    assert resumed.oracle._retry_queue == []
+    assert resumed.oracle.create_trial("worker0").trial_id != trial.trial_id

@@ -133,15 +133,22 @@ def _mark_resumable(kwargs):
         atomic_write_text(tuner_file, "{}")
 
 
-def _defer_consecutive_failure_abort(oracle):
-    """Keras Tuner's own oracles: our consecutive-failure check, raised outside their lock.
+def _adapt_keras_tuner_oracle(oracle):
+    """Keras Tuner's own oracles: the end of a trial as our oracles handle it.
 
-    Rejected trials do not count as failures (as in our oracles). Keras
-    Tuner raises the abort inside its synchronized `end_trial`, whose lock is
-    then never released: harmless in one thread, but a chief serving workers
-    from a gRPC thread would hang. The check here only records the abort;
-    `end_trial` raises it after the lock is released and leaves it in
-    `oracle.abort_reason` (read by the chief, `engine/chief.py`).
+    1. Our consecutive-failure check, raised outside their lock. Rejected
+       trials do not count as failures (as in our oracles). Keras Tuner
+       raises the abort inside its synchronized `end_trial`, whose lock is
+       then never released: harmless in one thread, but a chief serving
+       workers from a gRPC thread would hang. The check here only records
+       the abort; `end_trial` raises it after the lock is released and leaves
+       it in `oracle.abort_reason` (read by the chief, `engine/chief.py`).
+    2. The oracle's state is saved once more after `end_trial`: Keras Tuner
+       saves it before it drops the ended trial from `ongoing_trials`, and a
+       search resumed from that file runs the trial again. A single process
+       saves again anyway (`BaseTuner.on_trial_end`), a chief serving
+       workers did not (seen in the GPU showcase's run 6: a resumed KT
+       RandomSearch re-ran its last, completed trial).
     """
     check = _base().check_consecutive_failures
     pending = []
@@ -157,12 +164,18 @@ def _defer_consecutive_failure_abort(oracle):
     def end_trial(trial):
         del pending[:]
         locked_end_trial(trial)
+        _save_state(oracle)
         if pending:
             oracle.abort_reason = pending.pop()
             raise RuntimeError(oracle.abort_reason)
 
     oracle._check_consecutive_failures = deferred_check
     oracle.end_trial = end_trial
+
+
+@keras_tuner.synchronized
+def _save_state(oracle):
+    oracle.save()
 
 
 @keras_tuner.synchronized
@@ -348,7 +361,7 @@ class NASTuner(keras_tuner.Tuner):
             keras.dtype_policies.get(dtype_policy)  # raises ValueError for an unknown policy
         self._trial_memory = TrialMemory()  # issue 9, "Memory"
         if not hasattr(self.oracle, "is_multi_objective"):
-            _defer_consecutive_failure_abort(self.oracle)
+            _adapt_keras_tuner_oracle(self.oracle)
 
     # ------------------------------------------------------ state on disk
     def save(self):
