@@ -164,7 +164,8 @@ def _adapt_keras_tuner_oracle(oracle):
     def end_trial(trial):
         del pending[:]
         locked_end_trial(trial)
-        _save_state(oracle)
+        if isinstance(oracle, keras_tuner.Oracle):  # not a worker's `OracleClient`: the chief saves
+            _save_state(oracle)
         if pending:
             oracle.abort_reason = pending.pop()
             raise RuntimeError(oracle.abort_reason)
