@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from keras_nas_plus.benchmarks import TabularBenchmark, load_table, run_benchmark, run_search
+from keras_nas_plus.benchmarks.harness import format_results
 from keras_nas_plus.benchmarks import cli
 
 # 2 x 2 space, the cell (a=2, b=y) is missing from the table.
@@ -123,7 +124,8 @@ def test_workers_propose_knowing_only_ended_trials(tmp_path):
 
     res = run_benchmark(t, [("recording", factory, 1)], queries=[8], seeds=1, workers=3)
     assert seen == [0, 0, 0, 1, 2, 3, 4, 5]
-    assert res["results"][0]["queries"] == 8
+    assert res["results"][0]["queries"] == 8 and res["workers"] == 3
+    assert format_results(res).splitlines()[0].endswith(" workers=3")
 
 
 @pytest.mark.core

@@ -302,7 +302,8 @@ def run_benchmark(
         "queries"), "seeds", "mean_report", "std_report", "mean_regret",
         "oracle_seconds_per_run", "failed_queries_per_run"}, ...],
         "optimum": float, "table": str, "objective": str, "report": str,
-        "curves": {strategy: list of mean best-so-far report per query}}.
+        "curves": {strategy: list of mean best-so-far report per query},
+        "workers": int}.
 
     Raises:
         ValueError: on invalid budgets, seeds or strategies.
@@ -393,6 +394,7 @@ def run_benchmark(
         "objective": table.objective_name,
         "report": table.report_name,
         "curves": curves,
+        "workers": int(workers),
     }
 
 
@@ -407,7 +409,9 @@ def _format_entry(e):
 
 def format_results(result):
     """Formats `run_benchmark` output as text lines (str)."""
-    lines = [f"table={result['table']} objective={result['objective']} report={result['report']} optimum={result['optimum']:.4f}"]
+    workers = result.get("workers", 1)
+    lines = [f"table={result['table']} objective={result['objective']} report={result['report']} optimum={result['optimum']:.4f}"
+             + (f" workers={workers}" if workers > 1 else "")]
     lines += [_format_entry(e) for e in result["results"]]
     return "\n".join(lines)
 
