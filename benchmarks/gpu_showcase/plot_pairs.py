@@ -5,10 +5,14 @@ Each PAIR_DIR holds results_evolution.json and results_random.json (the run dire
 results.json of one pair of arms, e.g. benchmarks/gpu_showcase/results/run6/seed0).
 
 Left: test accuracy (%) of each arm's final model, one pair per column, with the issue's target
-(95.0 %) and its two hand-written baselines on the H200 (a 4-conv CNN, 93.2 %; a small ResNet,
-94.0 %). Right: best validation accuracy so far against the trial number, per arm and pair.
+(95.0 %) and the two hand-written references it quotes for the H200 (a 4-conv CNN, 93.2 %; a
+small ResNet, 94.0 %). Re-trainings of a pair's architectures, in folders next to it named
+PAIR_DIR_final_seed<N> holding results_final_only_<arm>_seed<N>.json (e.g. run6/seed0_final_seed1),
+are drawn as hollow markers. Right: best validation accuracy so far against the trial number,
+per arm and pair.
 """
 
+import glob
 import json
 import os
 import sys
@@ -42,6 +46,7 @@ def main(argv):
 
     out_png, pair_dirs = argv[0], argv[1:]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    retrained = []
     for k, pair_dir in enumerate(pair_dirs):
         label = os.path.basename(os.path.normpath(pair_dir))
         for j, arm in enumerate(ARMS):
@@ -53,6 +58,18 @@ def main(argv):
                       linestyle="none", label=name if k == 0 else None)
             left.annotate(f"{acc:.2f}", (x, acc), textcoords="offset points", xytext=(0, 8), ha="center",
                           fontsize=9)
+            pattern = f"{os.path.normpath(pair_dir)}_final_seed*/results_final_only_{arm}_seed*.json"
+            for n, path in enumerate(sorted(glob.glob(pattern))):
+                with open(path) as f:
+                    again = 100 * json.load(f)["test_accuracy"]
+                dx = 0.1 if arm == "random" else -0.1  # beside the filled marker, outwards
+                left.plot([x + dx], [again], marker="o" if arm == "evolution" else "s", markersize=9,
+                          markerfacecolor="none", color=color, linestyle="none",
+                          label="same architecture, trained again (another seed)" if not retrained else None)
+                retrained.append(path)
+                left.annotate(f"{again:.2f}", (x + dx, again), textcoords="offset points",
+                              xytext=(8 if dx > 0 else -8, -3), ha="left" if dx > 0 else "right", fontsize=8,
+                              color="dimgrey")
             curve = best_so_far(r)
             right.step(range(len(curve)), curve, where="post", color=color,
                        linestyle="-" if k == 0 else "--", label=f"{name}, {label}")
