@@ -1,5 +1,6 @@
 """Drives any Keras Tuner oracle over a tabular benchmark, without training."""
 
+import heapq
 import inspect
 import os
 import shutil
@@ -108,6 +109,11 @@ def _scratch_root():
     return None
 
 
+def _check_workers(workers):
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise ValueError(f"`workers` must be an int >= 1, got {workers!r}.")
+
+
 def run_search(table, oracle, seed, max_queries, time_budget=None, workers=1):
     """Runs one search of `oracle` over `table`.
 
@@ -154,8 +160,7 @@ def run_search(table, oracle, seed, max_queries, time_budget=None, workers=1):
     """
     from keras_tuner.engine import trial as trial_module
 
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
-        raise ValueError(f"`workers` must be an int >= 1, got {workers!r}.")
+    _check_workers(workers)
     objective = table.objective_for_run(seed)
     sign = table.sign
     cost = table.cost
@@ -199,47 +204,32 @@ def run_search(table, oracle, seed, max_queries, time_budget=None, workers=1):
             return 0.0
         return float(cost[row]) if cost is not None else (1.0 if workers > 1 else 0.0)
 
+    in_flight = []  # heap of (end time, creation order, worker, trial, row)
+    waiting = []  # workers told to wait (IDLE: e.g. a grid search waiting on running trials)
+    created = 0
+
+    def start(worker, now):
+        nonlocal created
+        trial = timed(oracle.create_trial, _TUNER_ID if workers == 1 else f"worker{worker}")
+        if trial.status == trial_module.TrialStatus.IDLE:
+            waiting.append(worker)
+        elif trial.status == trial_module.TrialStatus.RUNNING:
+            row = table.lookup(trial.hyperparameters.values)
+            heapq.heappush(in_flight, (now + duration(row), created, worker, trial, row))
+            created += 1
+
     try:
-        if workers == 1:
-            clock = 0.0
-            for _ in range(max_queries):
-                trial = timed(oracle.create_trial, _TUNER_ID)
-                if trial.status != trial_module.TrialStatus.RUNNING:
-                    break
-                row = table.lookup(trial.hyperparameters.values)
-                if time_budget is not None and row is not None and clock + duration(row) > time_budget:
-                    break
-                clock += duration(row)
-                finish(trial, row, clock)
-        else:
-            in_flight = []  # (end time, creation order, worker, trial, row)
-            waiting = []  # workers told to wait (IDLE: e.g. a grid waiting on running trials)
-            created = 0
-
-            def start(worker, now):
-                nonlocal created
-                trial = timed(oracle.create_trial, f"worker{worker}")
-                if trial.status == trial_module.TrialStatus.IDLE:
-                    waiting.append(worker)
-                    return
-                if trial.status != trial_module.TrialStatus.RUNNING:
-                    return
-                row = table.lookup(trial.hyperparameters.values)
-                in_flight.append((now + duration(row), created, worker, trial, row))
-                created += 1
-
-            for w in range(min(workers, max_queries)):
-                start(w, 0.0)
-            while in_flight and len(best_report) < max_queries:
-                in_flight.sort(key=lambda item: item[:2])
-                end, _, worker, trial, row = in_flight.pop(0)
-                if time_budget is not None and end > time_budget:
-                    break
-                finish(trial, row, end)
-                retry, waiting[:] = [worker] + waiting, []
-                for w in retry:
-                    if created < max_queries:
-                        start(w, end)
+        for w in range(min(workers, max_queries)):
+            start(w, 0.0)
+        while in_flight and len(best_report) < max_queries:
+            end, _, worker, trial, row = heapq.heappop(in_flight)
+            if time_budget is not None and end > time_budget:
+                break
+            finish(trial, row, end)
+            retry, waiting[:] = [worker] + waiting, []
+            for w in retry:
+                if created < max_queries:
+                    start(w, end)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return {
@@ -322,8 +312,7 @@ def run_benchmark(
         run_queries = budgets[-1]
     if int(seeds) < 1:
         raise ValueError(f"`seeds` must be >= 1, got {seeds!r}.")
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
-        raise ValueError(f"`workers` must be an int >= 1, got {workers!r}.")
+    _check_workers(workers)
     if int(first_seed) < 1:
         raise ValueError(f"`first_seed` must be >= 1 (Keras Tuner treats 0 as unseeded), got {first_seed!r}.")
     oracle_kwargs = oracle_kwargs or {}
