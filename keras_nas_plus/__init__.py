@@ -9,28 +9,33 @@ Search strategies are Keras Tuner oracles with matching tuners
 
 __version__ = "0.1.0"
 
-from keras_nas_plus.oracles import RegularizedEvolution
-from keras_nas_plus.oracles import RegularizedEvolutionOracle
-from keras_nas_plus.oracles import RLControllerOracle
-from keras_nas_plus.oracles import RLSearch
-from keras_nas_plus.run import build_best_model
-from keras_nas_plus.run import run_search
-from keras_nas_plus.spaces import CellSearchSpace
-from keras_nas_plus.spaces import MacroSearchSpace
-from keras_nas_plus.spaces import NASBench201Space
-from keras_nas_plus.tuners import BayesianOptimization
-from keras_nas_plus.tuners import GridSearch
-from keras_nas_plus.tuners import Hyperband
-from keras_nas_plus.tuners import RandomSearch
+from keras_nas_plus import _aliases
 
-from keras_nas_plus.callbacks import LearningCurveExtrapolation
-from keras_nas_plus.curves import CurveExtrapolator
-from keras_nas_plus.costs import count_flops
-from keras_nas_plus.costs import measure_latency
-from keras_nas_plus.oracles._pareto import hypervolume
-from keras_nas_plus.oracles._pareto import mnas_reward
-from keras_nas_plus.oracles._pareto import non_dominated_sort
-from keras_nas_plus.oracles.base import is_rejected
-from keras_nas_plus.fidelity import Fidelity
-from keras_nas_plus.fidelity import retrain_top_k
-from keras_nas_plus.fidelity import with_fidelity
+_aliases.install()  # old module paths (keras_nas_plus.oracles, .fidelity, ...) keep importing
+
+# Layers, bottom to top (docs/architecture.md): vocabulary -> spaces, morphism
+# -> estimation -> engine -> strategies -> app, tabular, integrations.
+from keras_nas_plus.estimation.final import retrain_top_k  # noqa: E402
+from keras_nas_plus.app.run import build_best_model  # noqa: E402
+from keras_nas_plus.app.run import run_search  # noqa: E402
+from keras_nas_plus.engine.pareto import hypervolume  # noqa: E402
+from keras_nas_plus.engine.pareto import mnas_reward  # noqa: E402
+from keras_nas_plus.engine.pareto import non_dominated_sort  # noqa: E402
+from keras_nas_plus.estimation.costs import count_flops  # noqa: E402
+from keras_nas_plus.estimation.costs import measure_latency  # noqa: E402
+from keras_nas_plus.estimation.curves import CurveExtrapolator  # noqa: E402
+from keras_nas_plus.estimation.fidelity import Fidelity  # noqa: E402
+from keras_nas_plus.estimation.fidelity import with_fidelity  # noqa: E402
+from keras_nas_plus.estimation.learning_curves import LearningCurveExtrapolation  # noqa: E402
+from keras_nas_plus.spaces import CellSearchSpace  # noqa: E402
+from keras_nas_plus.spaces import MacroSearchSpace  # noqa: E402
+from keras_nas_plus.spaces import NASBench201Space  # noqa: E402
+from keras_nas_plus.strategies import RegularizedEvolution  # noqa: E402
+from keras_nas_plus.strategies import RegularizedEvolutionOracle  # noqa: E402
+from keras_nas_plus.strategies import RLControllerOracle  # noqa: E402
+from keras_nas_plus.strategies import RLSearch  # noqa: E402
+from keras_nas_plus.strategies.kt_tuners import BayesianOptimization  # noqa: E402
+from keras_nas_plus.strategies.kt_tuners import GridSearch  # noqa: E402
+from keras_nas_plus.strategies.kt_tuners import Hyperband  # noqa: E402
+from keras_nas_plus.strategies.kt_tuners import RandomSearch  # noqa: E402
+from keras_nas_plus.vocabulary import is_rejected  # noqa: E402

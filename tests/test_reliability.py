@@ -124,11 +124,11 @@ def check_consistent(oracle, expected, same_proposals=True):
 
 
 def _writers():
-    """Every loaded keras_nas_plus.oracles module that writes state files."""
+    """Every loaded keras_nas_plus.strategies module that writes state files."""
     import sys
 
     return [m for name, m in sorted(sys.modules.items())
-            if name.startswith("keras_nas_plus.oracles") and hasattr(m, "atomic_write_text")]
+            if name.startswith("keras_nas_plus.strategies") and hasattr(m, "atomic_write_text")]
 
 
 def patch_writes(monkeypatch, fn):

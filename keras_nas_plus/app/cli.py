@@ -13,6 +13,13 @@ import argparse
 import os
 import sys
 
+from keras_nas_plus import datasets
+from keras_nas_plus.app import config as config_module
+from keras_nas_plus.app import fidelity_report as fidelity_cli
+from keras_nas_plus.app import report
+from keras_nas_plus.app import run
+from keras_nas_plus.tabular import cli as benchmark_cli
+
 
 class _Parser(argparse.ArgumentParser):
     """Argument errors exit with status 2 and one clear line."""
@@ -40,10 +47,6 @@ def _add_search_parser(subparsers):
 
 
 def _cmd_search(args):
-    from keras_nas_plus import config as config_module
-    from keras_nas_plus import datasets
-    from keras_nas_plus import run
-
     try:
         config = config_module.load_config(args.config, args.overrides)
         run.run_search(config, overwrite=args.overwrite)
@@ -64,19 +67,12 @@ def build_parser():
     commands = {}
     _add_search_parser(subparsers)
     commands["search"] = _cmd_search
-    from keras_nas_plus import report
 
     report.add_parser(subparsers)
     commands["report"] = report.run
-    try:
-        from keras_nas_plus.benchmarks import cli as benchmark_cli
-    except ImportError:
-        benchmark_cli = None
-    if benchmark_cli is not None:
-        benchmark_cli.add_parser(subparsers)
-        commands["benchmark"] = benchmark_cli.run
+    benchmark_cli.add_parser(subparsers)
+    commands["benchmark"] = benchmark_cli.run
     # fidelity (issue 7)
-    from keras_nas_plus import fidelity as fidelity_cli
 
     fidelity_cli.add_parser(subparsers)
     commands["fidelity-report"] = fidelity_cli.run

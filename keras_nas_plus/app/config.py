@@ -23,9 +23,13 @@ import os
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A configuration problem; the message names the offending key."""
+from keras_nas_plus import spaces
+from keras_nas_plus.strategies import registry as tuners
+from keras_nas_plus.estimation.learning_curves import learning_curve_kwargs
+from keras_nas_plus.estimation import fidelity
+from keras_nas_plus.vocabulary import COST_OBJECTIVES as _COST_OBJECTIVES  # noqa: F401 (old name)
+from keras_nas_plus.vocabulary import ConfigError
+from keras_nas_plus.vocabulary import objective_direction
 
 
 _ANY = object()
@@ -171,7 +175,6 @@ def _validate_final_training(final):
 #: Keys of `search.constraints` (hard constraints, see `NASTuner`).
 CONSTRAINT_KEYS = ("max_params", "max_flops", "max_latency_ms")
 #: Metrics computed by the tuner for every trial; minimised by default.
-_COST_OBJECTIVES = ("params", "flops", "latency_ms")
 
 
 def _validate_constraints(constraints):
@@ -207,10 +210,7 @@ def parse_objectives(objectives):
         _check(f"{key}.name", isinstance(name, str) and name.strip(), name, "a metric name")
         name = name.strip()
         if direction is None:
-            if name in _COST_OBJECTIVES or name.endswith("loss"):
-                direction = "min"
-            elif "acc" in name:
-                direction = "max"
+            direction = objective_direction(name, default=None)
         _check(f"{key}.direction", direction in ("min", "max"), direction, "min or max")
         parsed.append((name, direction))
     names = [n for n, _ in parsed]
@@ -221,8 +221,6 @@ def parse_objectives(objectives):
 
 def space_class(space_type):
     """The HyperModel class of a `space.type`."""
-    from keras_nas_plus import spaces
-
     classes = {
         "macro": "MacroSearchSpace",
         "cell": "CellSearchSpace",
@@ -236,8 +234,6 @@ def space_class(space_type):
 
 def strategy_class(strategy_type):
     """The tuner class of a `strategy.type`."""
-    from keras_nas_plus import tuners
-
     cls = tuners.STRATEGIES.get(strategy_type)
     if cls is None:
         raise ConfigError(f"strategy.type: {strategy_type!r} is not available in this version")
@@ -277,8 +273,6 @@ def _validate_strategy(strategy):
 
 
 def _validate_learning_curve(value):
-    from keras_nas_plus.callbacks import learning_curve_kwargs
-
     try:
         learning_curve_kwargs(value)
     except ValueError as e:
@@ -316,8 +310,6 @@ ESTIMATION_KEYS = {
 
 # --- fidelity (issue 7): estimation.fidelity -------------------------------
 def _validate_fidelity(value):
-    from keras_nas_plus import fidelity
-
     fidelity.validate_section(value)
 
 

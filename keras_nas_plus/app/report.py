@@ -16,7 +16,9 @@ import json
 import math
 import os
 
-from keras_nas_plus.run import RESULTS_FILE
+from keras_nas_plus.app.run import RESULTS_FILE
+from keras_nas_plus.app.run import build_best_model
+from keras_nas_plus.vocabulary import objective_direction
 
 
 class ReportError(ValueError):
@@ -64,7 +66,7 @@ def load_run(run_dir):
 
 
 def _maximise(objective):
-    return not (objective.endswith("loss") or objective.endswith("error"))
+    return objective_direction(objective, default="max") == "max"
 
 
 def summary_table(results, trials, top=10):
@@ -267,8 +269,6 @@ def make_report(run_dir, output_dir=None, plots=True):
             fn(results, trials, path)
             paths.append(path)
         try:
-            from keras_nas_plus.run import build_best_model
-
             model = build_best_model(os.path.join(run_dir, RESULTS_FILE))
         except Exception as e:  # the drawing is a bonus; never fail the report for it
             text += f"\n(best architecture not drawn: {e})"

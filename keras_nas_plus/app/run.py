@@ -18,14 +18,21 @@ import time
 
 import numpy as np
 
-from keras_nas_plus import _workers
-from keras_nas_plus import config as config_module
 from keras_nas_plus import datasets
 from keras_nas_plus._io import atomic_write_text
+from keras_nas_plus.app import config as config_module
+from keras_nas_plus.app import workers as _workers
+from keras_nas_plus.estimation import fidelity as fidelity_module
+from keras_nas_plus.estimation import final as final_module
+from keras_nas_plus.spaces._training import CosineSchedule
+from keras_nas_plus.spaces._training import LastFiniteState
+from keras_nas_plus.spaces._training import TimeBudget
+from keras_nas_plus.spaces._training import whole_batch_size
+from keras_nas_plus.spaces.scaling import widened
+from keras_nas_plus.vocabulary import CONFIG_FILE
+from keras_nas_plus.vocabulary import MODEL_FILE
+from keras_nas_plus.vocabulary import RESULTS_FILE
 
-RESULTS_FILE = "results.json"
-CONFIG_FILE = "config.json"
-MODEL_FILE = "best_model.keras"
 # Sections that must not change when a run directory is resumed.
 _FROZEN_SECTIONS = ("data", "space", "strategy")
 
@@ -141,7 +148,6 @@ def build_tuner(config, space, overwrite=False):
     kwargs.update({k: v for k, v in (search.get("constraints") or {}).items() if v is not None})
     kwargs.update(strategy)
     if fidelity is not None:  # fidelity (issue 7): low-fidelity trials, same oracle
-        from keras_nas_plus import fidelity as fidelity_module
 
         cls = fidelity_module.with_fidelity(cls)
         kwargs.update(fidelity=fidelity, fidelity_seed=search["seed"])
@@ -155,7 +161,6 @@ def config_module_fidelity(config):
     """The `Fidelity` of `estimation.fidelity`, or None (issue 7)."""
     if not (config.get("estimation") or {}).get("fidelity"):
         return None
-    from keras_nas_plus import fidelity as fidelity_module
 
     return fidelity_module.from_estimation(config["estimation"])
 
@@ -241,8 +246,6 @@ def _scale_learning_rate(model, factor):
     """Multiplies the initial learning rate of `model`'s optimizer by `factor`; returns the new rate."""
     import keras
 
-    from keras_nas_plus.spaces._training import CosineSchedule
-
     optimizer = model.optimizer
     schedule = getattr(optimizer, "_learning_rate", None)
     if isinstance(schedule, CosineSchedule):
@@ -274,10 +277,6 @@ def _final_fit(final_space, final_hp, data, epochs, batch_size, budget, verbose,
         budget stopped training).
     """
     import keras
-
-    from keras_nas_plus.fidelity import widened
-    from keras_nas_plus.spaces._training import LastFiniteState
-    from keras_nas_plus.spaces._training import TimeBudget
 
     x = np.concatenate([data["x_train"], data["x_val"]])
     y = np.concatenate([data["y_train"], data["y_val"]])
@@ -443,9 +442,8 @@ def _run_search(config, overwrite, data, space, final_training, final_space):
     best_trial = best_trial[0]
     fidelity_phase = None
     if getattr(tuner, "fidelity", None) is not None:  # fidelity (issue 7): top-k at full fidelity
-        from keras_nas_plus import fidelity as fidelity_module
 
-        fidelity_phase = fidelity_module.run_final_phase(tuner, data, search, verbose)
+        fidelity_phase = final_module.run_final_phase(tuner, data, search, verbose)
         best_trial = tuner.oracle.get_trial(fidelity_phase["best_trial_id"])
     best_values = dict(best_trial.hyperparameters.values)
 
@@ -480,7 +478,6 @@ def _run_search(config, overwrite, data, space, final_training, final_space):
     else:
         model = tuner.get_best_models(1)[0]
     final_seconds = time.time() - start
-    from keras_nas_plus.spaces._training import whole_batch_size
 
     # Same-shaped batches: under JAX a smaller last batch compiles the test step a second time.
     test_batch = whole_batch_size(len(data["x_test"]), batch_size)

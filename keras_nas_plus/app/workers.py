@@ -83,7 +83,7 @@ def start_workers(directory, count, port):
         logs[tuner_id] = os.path.join(logdir, f"{tuner_id}.log")
         with open(logs[tuner_id], "a") as log:
             processes[tuner_id] = subprocess.Popen(
-                [sys.executable, "-c", "import sys; from keras_nas_plus._workers import run_worker; "
+                [sys.executable, "-c", "import sys; from keras_nas_plus.app.worker import run_worker; "
                  "run_worker(sys.argv[1])", os.path.abspath(directory)],
                 stdout=log, stderr=subprocess.STDOUT, env=env,
             )
@@ -103,7 +103,7 @@ def stop_workers(processes, timeout=30.0):
             process.wait()
 
 
-def _exit_with_parent(poll_seconds=1.0):
+def exit_with_parent(poll_seconds=1.0):
     """Ends this worker when the chief that started it dies (e.g. SIGKILLed).
 
     Otherwise the worker would wait for the dead chief's gRPC server (Keras
@@ -119,26 +119,3 @@ def _exit_with_parent(poll_seconds=1.0):
                 os._exit(3)
 
     threading.Thread(target=watch, name="keras-nas-plus-parent-watch", daemon=True).start()
-
-
-def run_worker(directory):
-    """A worker's whole life: the run's config, its data, then trials until STOPPED."""
-    _exit_with_parent()
-    import keras
-
-    from keras_nas_plus import run
-    from keras_nas_plus.engine import chief as chief_module
-
-    with open(os.path.join(directory, run.CONFIG_FILE)) as f:
-        config = json.load(f)
-    search = dict(config["search"], time_budget=None)  # the chief keeps the budget
-    config = dict(config, search=search)
-    keras.utils.set_random_seed(search["seed"])
-    data = run.load_data(config["data"], search["seed"])
-    space = run.build_space(config["space"], data)
-    tuner = run.build_tuner(config, space, overwrite=False)
-    tuner.progress = search["verbose"] >= 1
-    args, kwargs = run.search_arguments(data, search)
-    with chief_module.quiet_condition_prints():
-        tuner.search(*args, **kwargs)
-

@@ -9,7 +9,7 @@ worker processes needs, between requests (every `poll_seconds`):
   is left than the median duration of the trials finished so far, the oracle
   starts no new trial (the workers are answered STOPPED and exit);
 * one progress line per finished trial (which trial, how long, best so far);
-* when a worker process started by `keras_nas_plus._workers` exits while it
+* when a worker process started by `keras_nas_plus.app.workers` exits while it
   holds a trial (killed, out of memory), that trial is recorded as FAILED and
   the other workers go on; when every worker has exited, the search ends;
 * the chief returns as soon as the last trial has ended (Keras Tuner's own
@@ -24,6 +24,8 @@ import time
 import warnings
 
 import keras_tuner
+
+from keras_nas_plus.vocabulary import TRIAL_MESSAGE_FILE
 
 
 @keras_tuner.synchronized
@@ -174,8 +176,6 @@ class ChiefMonitor:
 
 
 def _read_message(tuner, trial_id):
-    from keras_nas_plus.engine.tuner import TRIAL_MESSAGE_FILE
-
     try:
         with open(os.path.join(tuner.get_trial_dir(trial_id), TRIAL_MESSAGE_FILE)) as f:
             return f.read() or None

@@ -16,16 +16,19 @@ from keras_tuner.src import utils as kt_utils
 from keras_tuner.src.distribute import utils as dist_utils
 from keras_tuner.src.engine import tuner_utils
 
-from keras_nas_plus import callbacks as lce
-from keras_nas_plus import costs as costs_module
 from keras_nas_plus._io import atomic_write_text
+from keras_nas_plus.engine import chief
+from keras_nas_plus.engine import pareto as _pareto
+from keras_nas_plus.engine import trials as _trials
 from keras_nas_plus.engine.memory import TrialMemory
+from keras_nas_plus.estimation import costs as costs_module
+from keras_nas_plus.estimation import inheritance as _wi
+from keras_nas_plus.estimation import learning_curves as lce
 from keras_nas_plus.spaces import _training
-
-#: Name of the per-trial record written next to Keras Tuner's trial.json.
-TRIAL_INFO_FILE = "nas_trial.json"
-# A worker's `trial.message`, for the chief (Keras Tuner's gRPC messages do not carry it).
-TRIAL_MESSAGE_FILE = "nas_message.txt"
+from keras_nas_plus.vocabulary import REJECTED_MESSAGE
+from keras_nas_plus.vocabulary import TRIAL_INFO_FILE
+from keras_nas_plus.vocabulary import TRIAL_MESSAGE_FILE
+from keras_nas_plus.vocabulary import is_rejected
 
 
 def _count_examples(args, kwargs):
@@ -46,13 +49,6 @@ def _finite_or_none(value):
 
 #: Hard-constraint arguments of `NASTuner` and the cost metric each bounds.
 CONSTRAINTS = {"max_params": "params", "max_flops": "flops", "max_latency_ms": "latency_ms"}
-
-
-def _base():
-    # Imported lazily: keras_nas_plus.oracles imports this module.
-    from keras_nas_plus.oracles import base
-
-    return base
 
 
 class ConstraintViolation(keras_tuner.errors.FailedTrialError):
@@ -150,7 +146,7 @@ def _adapt_keras_tuner_oracle(oracle):
        workers did not (seen in the GPU showcase's run 6: a resumed KT
        RandomSearch re-ran its last, completed trial).
     """
-    check = _base().check_consecutive_failures
+    check = _trials.check_consecutive_failures
     pending = []
 
     def deferred_check():
@@ -319,8 +315,6 @@ class NASTuner(keras_tuner.Tuner):
         self.learning_curve = lce.learning_curve_kwargs(learning_curve)
         # --- end learning-curve extrapolation ---
         # --- weight inheritance (network morphism, issue 6) ---
-        from keras_nas_plus.morphism import tuning as _wi
-
         (self.weight_inheritance, self.inherited_epochs,
          self.inherited_lr_factor) = _wi.check_settings(
             weight_inheritance, inherited_epochs, inherited_lr_factor)
@@ -428,8 +422,6 @@ class NASTuner(keras_tuner.Tuner):
         max_trials = self.oracle.max_trials
         if dist_utils.is_chief_oracle():
             # The chief serves the oracle and keeps the time budget (engine/chief.py).
-            from keras_nas_plus.engine import chief
-
             if "verbose" in fit_kwargs:
                 self.oracle.verbose = fit_kwargs["verbose"]
             self.save()
@@ -508,7 +500,7 @@ class NASTuner(keras_tuner.Tuner):
             "epochs_trained": 0,
         }
         atomic_write_text(self._trial_info_fname(trial.trial_id), json.dumps(info))
-        raise ConstraintViolation(f"{_base().REJECTED_MESSAGE}: {'; '.join(violated)}")
+        raise ConstraintViolation(f"{REJECTED_MESSAGE}: {'; '.join(violated)}")
 
     def _build_hypermodel(self, hp):
         # Keras Tuner calls `clear_session()` before each build, which resets the global dtype policy.
@@ -542,9 +534,7 @@ class NASTuner(keras_tuner.Tuner):
         # --- end learning-curve extrapolation ---
         kwargs["callbacks"] = callbacks
         if self.weight_inheritance:  # weight inheritance (issue 6)
-            from keras_nas_plus.morphism import tuning as _wi
-
-            kwargs, self._inheritance_info[trial.trial_id] = _wi.inherit_from_parent(
+                kwargs, self._inheritance_info[trial.trial_id] = _wi.inherit_from_parent(
                 self, trial, model, kwargs, self.inherited_epochs,
                 self.inherited_lr_factor)
         kwargs = self.before_fit(trial, model, kwargs)
@@ -644,16 +634,13 @@ class NASTuner(keras_tuner.Tuner):
             value at the trial's best step) and `"costs"` (dict of the cost
             metrics, see `keras_nas_plus.costs`).
         """
-        from keras_nas_plus.oracles import _pareto
-
-        base = _base()
-        objectives = base.objectives_of(self.oracle.objective)
+        objectives = _trials.objectives_of(self.oracle.objective)
         trials, rows = [], []
         for trial_id in sorted(self.oracle.trials):
             trial = self.oracle.trials[trial_id]
             if trial.status != "COMPLETED":
                 continue
-            values = base.trial_objective_values(trial, objectives)
+            values = _trials.trial_objective_values(trial, objectives)
             if values is None:
                 continue
             trials.append(trial)
@@ -733,7 +720,7 @@ class NASTuner(keras_tuner.Tuner):
             done = len(getattr(self.oracle, "end_order", ())) or "?"
         total = self.oracle.max_trials or "?"
         counter = "" if done == "?" else f"[{done}/{total}] "  # a worker does not know `done`
-        if _base().is_rejected(trial):
+        if is_rejected(trial):
             return (f"{counter}trial {trial.trial_id} rejected before training: "
                     + (trial.message or "").strip().splitlines()[-1].split(": ", 1)[-1])
         score = "failed" if trial.score is None or not math.isfinite(float(trial.score)) else f"{trial.score:.4f}"

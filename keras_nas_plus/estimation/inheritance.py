@@ -11,7 +11,8 @@ import os
 import warnings
 
 from keras_nas_plus.morphism.inherit import inherit_weights
-from keras_nas_plus.oracles.base import PARENT_KEY
+from keras_nas_plus.spaces._training import CosineSchedule
+from keras_nas_plus.vocabulary import PARENT_KEY
 
 
 #: Default `inherited_lr_factor`: an inherited child fine-tunes at this
@@ -137,8 +138,6 @@ def scale_learning_rate(model, factor):
         return None
     from keras import ops
     from keras.optimizers.schedules import LearningRateSchedule
-
-    from keras_nas_plus.spaces._training import CosineSchedule
 
     schedule = getattr(optimizer, "_learning_rate", None)
     if isinstance(schedule, CosineSchedule):  # our spaces' schedule: scale its starting rate

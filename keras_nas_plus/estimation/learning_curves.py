@@ -7,10 +7,8 @@ import warnings
 
 import keras
 
-from keras_nas_plus.curves import CurveExtrapolator
-
-_MAX_HINTS = ("acc", "auc", "precision", "recall", "f1", "iou", "r2", "top_k", "categorical_accuracy")
-
+from keras_nas_plus.estimation.curves import CurveExtrapolator
+from keras_nas_plus.vocabulary import objective_direction
 
 def infer_mode(monitor):
     """Direction of a metric from its name: "max" for accuracy-like names, else "min".
@@ -19,14 +17,9 @@ def infer_mode(monitor):
         monitor: str, a metric name as logged by Keras (e.g. "val_accuracy", "val_loss").
 
     Returns:
-        str, "max" or "min".
+        str, "max" or "min" (`keras_nas_plus.vocabulary.objective_direction`).
     """
-    name = str(monitor).lower()
-    if name.startswith("val_"):
-        name = name[4:]
-    if "loss" in name or "error" in name:
-        return "min"
-    return "max" if any(h in name for h in _MAX_HINTS) else "min"
+    return objective_direction(str(monitor), default="min")
 
 
 class LearningCurveExtrapolation(keras.callbacks.Callback):

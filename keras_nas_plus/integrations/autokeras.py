@@ -31,10 +31,11 @@ except ImportError as e:  # pragma: no cover - depends on the environment
         "the rest of keras_nas_plus works without it."
     ) from e
 
-from keras_nas_plus import callbacks as lce
+from keras_nas_plus.estimation import learning_curves as lce
 from keras_nas_plus.engine.tuner import NASTuner
 from keras_nas_plus.engine.tuner import _raise_on_nan_loss
-from keras_nas_plus.oracles.evolution import RegularizedEvolutionOracle
+from keras_nas_plus.strategies.evolution import RegularizedEvolutionOracle
+from keras_nas_plus.strategies.rl import RLControllerOracle
 from keras_nas_plus.spaces import cell as cell_space
 from keras_nas_plus.spaces import ops
 from keras_nas_plus.spaces.cell import CellSearchSpace
@@ -269,18 +270,6 @@ class RegularizedEvolutionAutoTuner(NASAutoTuner):
         super().__init__(oracle, hypermodel, **kwargs)
 
 
-def _rl_oracle_class():
-    try:
-        from keras_nas_plus.oracles.rl import RLControllerOracle
-    except ImportError as e:
-        raise ImportError(
-            "RLAutoTuner needs keras_nas_plus.oracles.rl.RLControllerOracle, which this "
-            "installation of keras_nas_plus does not have yet (it lands with the RL "
-            "controller); use RegularizedEvolutionAutoTuner meanwhile."
-        ) from e
-    return RLControllerOracle
-
-
 class RLAutoTuner(NASAutoTuner):
     """AutoKeras tuner that searches with an RL controller trained by REINFORCE.
 
@@ -311,7 +300,7 @@ class RLAutoTuner(NASAutoTuner):
     """
 
     def __init__(self, hypermodel=None, objective="val_loss", max_trials=10, seed=None, **kwargs):
-        oracle_class = _rl_oracle_class()
+        oracle_class = RLControllerOracle
         accepted = inspect.signature(oracle_class.__init__).parameters
         oracle_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in accepted and k != "self"}
         self.seed = seed

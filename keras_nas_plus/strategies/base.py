@@ -36,12 +36,14 @@ import numpy as np
 from keras_tuner.src.engine import metrics_tracking as _metrics_tracking
 
 from keras_nas_plus._io import atomic_write_text
-from keras_nas_plus.oracles import _hp
-from keras_nas_plus.oracles import _pareto
-
-#: Hyperparameter-values key holding the id of the trial a child was derived
-#: from (a string). Bookkeeping only: excluded from the duplicate hash.
-PARENT_KEY = "nas/parent_trial_id"
+from keras_nas_plus.engine import pareto as _pareto
+from keras_nas_plus.engine.trials import check_consecutive_failures  # noqa: F401 (re-exported)
+from keras_nas_plus.engine.trials import objectives_of
+from keras_nas_plus.engine.trials import trial_objective_values
+from keras_nas_plus.strategies import _hp
+from keras_nas_plus.vocabulary import PARENT_KEY
+from keras_nas_plus.vocabulary import REJECTED_MESSAGE  # noqa: F401 (re-exported)
+from keras_nas_plus.vocabulary import is_rejected
 
 _RUNNING = keras_tuner.engine.trial.TrialStatus.RUNNING
 _STOPPED = keras_tuner.engine.trial.TrialStatus.STOPPED
@@ -49,76 +51,6 @@ _COMPLETED = keras_tuner.engine.trial.TrialStatus.COMPLETED
 _FAILED = keras_tuner.engine.trial.TrialStatus.FAILED
 _IDLE = keras_tuner.engine.trial.TrialStatus.IDLE
 _ENDED = (_COMPLETED, _FAILED)
-
-#: Start of the message of a trial whose architecture violated a hard
-#: constraint (`max_params`, `max_flops`, `max_latency_ms`) and was rejected
-#: before training. Such a trial ends FAILED but is no crash: it never counts
-#: toward `max_consecutive_failed_trials` and never enters a population.
-REJECTED_MESSAGE = "keras_nas_plus: rejected before training, constraint violated"
-
-
-def is_rejected(trial):
-    """Whether a trial was rejected by a hard constraint (not a crash)."""
-    return trial.status == _FAILED and REJECTED_MESSAGE in (trial.message or "")
-
-
-def check_consecutive_failures(oracle):
-    """Keras Tuner's consecutive-failure check, skipping rejected trials.
-
-    Raises:
-        RuntimeError: when `oracle.max_consecutive_failed_trials` trials in a
-            row (rejections skipped) failed.
-    """
-    consecutive = 0
-    for trial_id in oracle.end_order:
-        trial = oracle.trials[trial_id]
-        if is_rejected(trial):
-            continue
-        consecutive = consecutive + 1 if trial.status == _FAILED else 0
-        if consecutive == oracle.max_consecutive_failed_trials:
-            raise RuntimeError(
-                "Number of consecutive failures exceeded the limit "
-                f"of {oracle.max_consecutive_failed_trials}.\n" + (trial.message or "")
-            )
-
-
-def objectives_of(objective):
-    """The list of single `keras_tuner.Objective`s behind an objective."""
-    return list(getattr(objective, "objectives", None) or [objective])
-
-
-def trial_objective_values(trial, objectives):
-    """Per-objective values of a trial at its best step, or `None`.
-
-    Keras Tuner scores a multi-objective trial by the sum of its objectives
-    (negated when maximised); this returns the individual values instead,
-    read at the trial's `best_step` (the epoch that gave the best sum) when
-    that step was recorded, else each metric's best value.
-
-    Args:
-        trial: `keras_tuner.engine.trial.Trial`.
-        objectives: list of `keras_tuner.Objective`.
-
-    Returns:
-        list of float (one per objective), or `None` when a value is missing
-        or not finite.
-    """
-    values = []
-    for obj in objectives:
-        if not trial.metrics.exists(obj.name):
-            return None
-        value = None
-        step = trial.best_step
-        if step is not None:
-            for observation in trial.metrics.get_history(obj.name):
-                if observation.step == step:
-                    value = observation.mean()
-        if value is None:
-            value = trial.metrics.get_best_value(obj.name)
-        if value is None or not math.isfinite(float(value)):
-            return None
-        values.append(float(value))
-    return values
 
 
 _PLAIN_TYPES = (str, int, float, bool, type(None))

@@ -6,13 +6,13 @@ import warnings
 import numpy as np
 
 from keras_nas_plus.engine.tuner import NASTuner
-from keras_nas_plus.oracles import _hp
-from keras_nas_plus.oracles import _pareto
-from keras_nas_plus.oracles.base import PARENT_KEY
-from keras_nas_plus.oracles.base import NASOracle
-from keras_nas_plus.oracles.base import _check_int
-from keras_nas_plus.oracles.base import _check_probability
-from keras_nas_plus.oracles.base import objectives_of
+from keras_nas_plus.strategies import _hp
+from keras_nas_plus.engine import pareto as _pareto
+from keras_nas_plus.strategies.base import PARENT_KEY
+from keras_nas_plus.strategies.base import NASOracle
+from keras_nas_plus.strategies.base import _check_int
+from keras_nas_plus.strategies.base import _check_probability
+from keras_nas_plus.strategies.base import objectives_of
 
 
 class RegularizedEvolutionOracle(NASOracle):

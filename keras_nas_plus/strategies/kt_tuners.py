@@ -1,7 +1,6 @@
-"""All search strategies as tuners that keep the keras_nas_plus trial records.
+"""Keras Tuner's own strategies as tuners that keep the keras_nas_plus trial records.
 
-Our own strategies live in `keras_nas_plus.oracles` (one module each, Oracle
-and Tuner side by side). Keras Tuner's random, grid, Bayesian and Hyperband
+Keras Tuner's random, grid, Bayesian and Hyperband
 tuners are re-exported here as subclasses that also write `nas_trial.json`
 per trial (parameters, epochs trained, learning curves), so that every
 strategy can be compared and reported the same way. Their arguments are
@@ -11,8 +10,6 @@ exactly those of the Keras Tuner classes.
 import keras_tuner
 
 from keras_nas_plus.engine.tuner import NASTuner
-from keras_nas_plus.oracles.evolution import RegularizedEvolution
-from keras_nas_plus.oracles.rl import RLSearch
 
 
 class RandomSearch(keras_tuner.RandomSearch, NASTuner):
@@ -29,14 +26,3 @@ class GridSearch(keras_tuner.GridSearch, NASTuner):
 
 class Hyperband(keras_tuner.Hyperband, NASTuner):
     """`keras_tuner.Hyperband` with keras_nas_plus trial records."""
-
-
-#: Tuner class of each `strategy.type` of the YAML configuration.
-STRATEGIES = {
-    "evolution": RegularizedEvolution,
-    "rl": RLSearch,
-    "random": RandomSearch,
-    "bayesian": BayesianOptimization,
-    "grid": GridSearch,
-    "hyperband": Hyperband,
-}

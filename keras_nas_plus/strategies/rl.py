@@ -11,10 +11,10 @@ from keras_tuner.src.engine.oracle import synchronized
 
 from keras_nas_plus._io import atomic_write_text
 from keras_nas_plus.engine.tuner import NASTuner
-from keras_nas_plus.oracles import _controller
-from keras_nas_plus.oracles import _hp
-from keras_nas_plus.oracles.base import NASOracle
-from keras_nas_plus.oracles.base import _check_int
+from keras_nas_plus.strategies import _controller
+from keras_nas_plus.strategies import _hp
+from keras_nas_plus.strategies.base import NASOracle
+from keras_nas_plus.strategies.base import _check_int
 
 _COMPLETED = keras_tuner.engine.trial.TrialStatus.COMPLETED
 _FAILED = keras_tuner.engine.trial.TrialStatus.FAILED

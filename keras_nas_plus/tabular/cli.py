@@ -13,6 +13,11 @@ import argparse
 import json
 import sys
 
+from keras_nas_plus.tabular import table as table_module
+from keras_nas_plus.tabular import harness
+from keras_nas_plus.tabular import multiobjective
+from keras_nas_plus.spaces import nb201
+
 
 def _number_list(cast):
     def parse(text):
@@ -89,8 +94,6 @@ def add_parser(subparsers):
 
 
 def _load(args):
-    from keras_nas_plus.benchmarks import table as table_module
-
     if args.table in table_module.NAMED_TABLES:
         return table_module.load_table(args.table, objective=args.objective)
     if not args.decision_columns or not args.objective_column:
@@ -114,8 +117,6 @@ def run(args):
     Returns:
         int exit status: 0 on success, 2 on a bad table or argument.
     """
-    from keras_nas_plus.benchmarks import harness
-
     if args.objective_column and len(args.objective_column) > 1:
         return _run_multiobjective(args)
     if args.objective_column and ":" in args.objective_column[0]:
@@ -154,16 +155,11 @@ def run(args):
 
 
 def _run_multiobjective(args):
-    from keras_nas_plus.benchmarks import multiobjective
-    from keras_nas_plus.benchmarks import table as table_module
-
     try:
         objectives = multiobjective.parse_objective_columns(args.objective_column)
         names = [n for n, _ in objectives]
         equivalence = None
         if args.table in table_module.NAMED_TABLES:
-            from keras_nas_plus.spaces import nb201
-
             table = table_module.load_table(args.table, objective="mean")
             path = table_module.table_path(args.table)
             equivalence = nb201.canonical_values

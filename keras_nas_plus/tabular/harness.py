@@ -9,6 +9,8 @@ import time
 
 import numpy as np
 
+from keras_nas_plus import strategies as oracles
+
 STRATEGIES = ("evolution", "rl", "random", "bayesian", "grid")
 """Strategy names understood by `make_oracle`."""
 
@@ -43,20 +45,12 @@ def make_oracle(name, hyperparameters, objective, max_trials, seed, equivalence=
 
     Raises:
         ValueError: on an unknown name.
-        ImportError: if the oracle's module is not available.
     """
     import keras_tuner
 
     common = dict(objective=objective, max_trials=max_trials, hyperparameters=hyperparameters, seed=seed)
     if name in ("evolution", "rl"):
-        try:
-            from keras_nas_plus import oracles
-        except ImportError as e:  # pragma: no cover - depends on the checkout
-            raise ImportError(f"Strategy {name!r} needs keras_nas_plus.oracles: {e}") from e
-        cls_name = "RegularizedEvolutionOracle" if name == "evolution" else "RLControllerOracle"
-        cls = getattr(oracles, cls_name, None)
-        if cls is None:
-            raise ImportError(f"Strategy {name!r} needs keras_nas_plus.oracles.{cls_name}, not available.")
+        cls = oracles.RegularizedEvolutionOracle if name == "evolution" else oracles.RLControllerOracle
         params = inspect.signature(cls).parameters
         if name == "evolution":
             for key, value in EVOLUTION_DEFAULTS.items():

@@ -21,7 +21,8 @@ import time
 
 import numpy as np
 
-from keras_nas_plus.oracles import _pareto
+from keras_nas_plus.engine import pareto as _pareto
+from keras_nas_plus.tabular.harness import make_oracle
 
 BUDGET_PERCENTILES = (10, 25, 50, 75, 100)
 
@@ -66,8 +67,6 @@ hypervolume ratio below 0.90 there)."""
 
 def _make_oracle(name, hyperparameters, objectives, seed, max_trials, equivalence=None, cheap_cost=None):
     import keras_tuner
-
-    from keras_nas_plus.benchmarks.harness import make_oracle
 
     objective = [keras_tuner.Objective(n, d) for n, d in objectives]
     extra = dict(MO_EVOLUTION_DEFAULTS) if name == "evolution" else {}

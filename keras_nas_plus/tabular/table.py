@@ -8,6 +8,8 @@ import os
 
 import numpy as np
 
+from keras_nas_plus.spaces import nb201
+
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 
 NAMED_TABLES = ("nb201-cifar10",)
@@ -320,7 +322,6 @@ def load_table(name, objective="noisy"):
         raise ValueError(f"Unknown table {name!r}; shipped tables: {list(NAMED_TABLES)}.")
     if objective not in NB201_OBJECTIVES:
         raise ValueError(f"`objective` must be one of {list(NB201_OBJECTIVES)} for {name}, got {objective!r}.")
-    from keras_nas_plus.spaces import nb201
 
     path = table_path(name)
     choices = {e: list(nb201.OPERATIONS) for e in nb201.EDGE_NAMES}
