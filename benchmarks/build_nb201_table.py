@@ -1,4 +1,4 @@
-"""Builds keras_nas_plus/benchmarks/data/nb201_cifar10.csv.gz from the shared sources.
+"""Builds keras_nas_plus/tabular/data/nb201_cifar10.csv.gz from the shared sources.
 
 Run: python benchmarks/build_nb201_table.py [../shared/benchmarks/nas_bench_201]
 
@@ -18,7 +18,7 @@ from keras_nas_plus.spaces import nb201
 
 SRC = sys.argv[1] if len(sys.argv) > 1 else "/work/shared/benchmarks/nas_bench_201"
 DST = os.path.join(
-    os.path.dirname(__file__), "..", "keras_nas_plus", "benchmarks", "data", "nb201_cifar10.csv.gz"
+    os.path.dirname(__file__), "..", "keras_nas_plus", "tabular", "data", "nb201_cifar10.csv.gz"
 )
 MAX_SEEDS = 3
 

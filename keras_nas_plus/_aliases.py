@@ -23,6 +23,8 @@ ALIASES = {
     "keras_nas_plus.oracles._controller": "keras_nas_plus.strategies._controller",
     "keras_nas_plus.oracles._hp": "keras_nas_plus.strategies._hp",
     "keras_nas_plus.oracles._pareto": "keras_nas_plus.engine.pareto",
+    # `from keras_nas_plus.oracles import _pareto` asks for it under the new package's name:
+    "keras_nas_plus.strategies._pareto": "keras_nas_plus.engine.pareto",
     "keras_nas_plus.tuners": "keras_nas_plus.strategies.registry",
     "keras_nas_plus.curves": "keras_nas_plus.estimation.curves",
     "keras_nas_plus.callbacks": "keras_nas_plus.estimation.learning_curves",

@@ -25,6 +25,8 @@ import yaml
 
 from keras_nas_plus import spaces
 from keras_nas_plus.strategies import registry as tuners
+from keras_nas_plus.estimation.inheritance import WeightInheritance
+from keras_nas_plus.estimation.learning_curves import LearningCurveEstimator
 from keras_nas_plus.estimation.learning_curves import learning_curve_kwargs
 from keras_nas_plus.estimation import fidelity
 from keras_nas_plus.vocabulary import COST_OBJECTIVES as _COST_OBJECTIVES  # noqa: F401 (old name)
@@ -315,6 +317,32 @@ def _validate_fidelity(value):
 
 ESTIMATION_KEYS["fidelity"] = _validate_fidelity
 # --- end fidelity ------------------------------------------------------------
+
+
+def estimators_from_config(estimation, seed=0):
+    """The `Estimator`s of a validated `estimation` section, in the order a trial meets them.
+
+    Lower fidelity (`fidelity`), then learning-curve extrapolation
+    (`learning_curve`), then weight inheritance (`weight_inheritance` with
+    `inherited_epochs`, `inherited_lr_factor`, `prefer_morphisms`).
+
+    Args:
+        estimation: dict, the `estimation` section (validated).
+        seed: int, default 0. Seed of the fidelity's data subset.
+
+    Returns:
+        list of `keras_nas_plus.estimation.Estimator`.
+    """
+    estimators = []
+    if estimation.get("fidelity"):
+        estimators.append(fidelity.LowerFidelity(fidelity.from_estimation(estimation), seed))
+    if estimation.get("learning_curve"):
+        estimators.append(LearningCurveEstimator(estimation["learning_curve"]))
+    if estimation.get("weight_inheritance"):
+        options = {k: estimation[k] for k in ("inherited_epochs", "inherited_lr_factor", "prefer_morphisms")
+                   if estimation.get(k) is not None}
+        estimators.append(WeightInheritance(**options))
+    return estimators
 
 
 def _validate_estimation(estimation):

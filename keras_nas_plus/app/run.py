@@ -109,7 +109,6 @@ def build_tuner(config, space, overwrite=False):
     search = config["search"]
     strategy = dict(config["strategy"])
     cls = config_module.strategy_class(strategy.pop("type"))
-    fidelity = config_module_fidelity(config)  # fidelity (issue 7)
     objective = search["objective"]
     if search.get("objectives"):
         import keras_tuner
@@ -130,16 +129,8 @@ def build_tuner(config, space, overwrite=False):
     )
     if search["precision"] != "float32":
         kwargs["dtype_policy"] = search["precision"]
-    estimation = config.get("estimation", {})
-    if estimation.get("learning_curve"):
-        kwargs["learning_curve"] = estimation["learning_curve"]
-    if estimation.get("weight_inheritance"):
-        kwargs["weight_inheritance"] = True
-        kwargs["inherited_epochs"] = estimation.get("inherited_epochs")
-        if estimation.get("inherited_lr_factor") is not None:
-            kwargs["inherited_lr_factor"] = estimation["inherited_lr_factor"]
-        if estimation.get("prefer_morphisms") is not None:
-            kwargs["prefer_morphisms"] = estimation["prefer_morphisms"]
+    # Performance estimation: one list of estimators from the `estimation` section.
+    kwargs["estimators"] = config_module.estimators_from_config(config.get("estimation", {}), search["seed"])
     params = inspect.signature(cls.__init__).parameters
     if "max_epochs" in params:  # Hyperband
         kwargs["max_epochs"] = search["epochs"]
@@ -147,10 +138,6 @@ def build_tuner(config, space, overwrite=False):
         kwargs["max_trials"] = search["max_trials"]
     kwargs.update({k: v for k, v in (search.get("constraints") or {}).items() if v is not None})
     kwargs.update(strategy)
-    if fidelity is not None:  # fidelity (issue 7): low-fidelity trials, same oracle
-
-        cls = fidelity_module.with_fidelity(cls)
-        kwargs.update(fidelity=fidelity, fidelity_seed=search["seed"])
     try:
         return cls(**kwargs)
     except ValueError as e:

@@ -1,5 +1,6 @@
 """`NASTuner`: the `keras_tuner.Tuner` subclass all keras_nas_plus tuners share."""
 
+import functools
 import glob
 import json
 import math
@@ -24,6 +25,7 @@ from keras_nas_plus.engine.memory import TrialMemory
 from keras_nas_plus.estimation import costs as costs_module
 from keras_nas_plus.estimation import inheritance as _wi
 from keras_nas_plus.estimation import learning_curves as lce
+from keras_nas_plus.estimation.base import check_estimators
 from keras_nas_plus.spaces import _training
 from keras_nas_plus.vocabulary import REJECTED_MESSAGE
 from keras_nas_plus.vocabulary import TRIAL_INFO_FILE
@@ -185,6 +187,13 @@ def _stop_new_trials(oracle):
     oracle.max_trials = max(len(oracle.trials), 1)
 
 
+def _estimated_build(estimator, build, hp, hypermodel=None):
+    """One link of the estimators' `build_model` chain."""
+    if hypermodel is not None:
+        return build(hp, hypermodel)
+    return estimator.build_model(hp, build)
+
+
 class NASTuner(keras_tuner.Tuner):
     """A `keras_tuner.Tuner` that records what NAS users need per trial.
 
@@ -228,6 +237,12 @@ class NASTuner(keras_tuner.Tuner):
             this call has finished (so a search overruns its budget only when
             a trial takes longer than that median). `budget_exhausted` tells
             whether it was hit.
+        estimators: list of `keras_nas_plus.estimation.Estimator` or None,
+            default None. Performance-estimation strategies, called in this
+            order at each point a trial goes through (`estimation/base.py`):
+            e.g. `[LowerFidelity(Fidelity(epochs=3)), LearningCurveEstimator()]`.
+            `learning_curve` and `weight_inheritance` below add theirs after
+            these.
         learning_curve: None (default, off), True, or a dict of
             `keras_nas_plus.callbacks.LearningCurveExtrapolation` arguments
             (all but `target`): stop trials whose extrapolated learning curve
@@ -284,6 +299,7 @@ class NASTuner(keras_tuner.Tuner):
         hypermodel=None,
         progress=False,
         time_budget=None,
+        estimators=None,
         learning_curve=None,
         max_params=None,
         max_flops=None,
@@ -311,18 +327,19 @@ class NASTuner(keras_tuner.Tuner):
         if time_budget is not None and (isinstance(time_budget, bool) or not isinstance(time_budget, (int, float))
                                         or time_budget <= 0):
             raise ValueError(f"`time_budget` must be a positive number of seconds or None, got {time_budget!r}.")
-        # --- learning-curve extrapolation (issue 5) ---
+        # Performance estimation: one list of estimators (estimation/base.py).
+        self.estimators = check_estimators(estimators)
         self.learning_curve = lce.learning_curve_kwargs(learning_curve)
-        # --- end learning-curve extrapolation ---
-        # --- weight inheritance (network morphism, issue 6) ---
+        if self.learning_curve is not None:
+            self.estimators.append(lce.LearningCurveEstimator(self.learning_curve))
         (self.weight_inheritance, self.inherited_epochs,
          self.inherited_lr_factor) = _wi.check_settings(
             weight_inheritance, inherited_epochs, inherited_lr_factor)
-        self._inheritance_info = {}
         if not isinstance(prefer_morphisms, bool):
             raise ValueError(f"`prefer_morphisms` must be a bool, got {prefer_morphisms!r}.")
         self.prefer_morphisms = prefer_morphisms
-        # --- end weight inheritance ---
+        if self.weight_inheritance:
+            self.estimators.append(_wi.WeightInheritance(inherited_epochs, inherited_lr_factor, prefer_morphisms))
         # --- reliability (issue 9) ---
         if isinstance(heartbeat_seconds, bool) or not isinstance(heartbeat_seconds, (int, float)) \
                 or not heartbeat_seconds > 0:
@@ -330,9 +347,8 @@ class NASTuner(keras_tuner.Tuner):
         _mark_resumable(kwargs)
         # --- end reliability ---
         super().__init__(oracle, hypermodel, **kwargs)
-        if (self.weight_inheritance and self.prefer_morphisms
-                and getattr(self.oracle, "child_preference", False) is None):
-            self.oracle.child_preference = _wi.MorphismPreference(self)  # issue 6
+        for estimator in self.estimators:
+            estimator.attach(self)
         self.progress = progress
         self.time_budget = time_budget
         self.budget_exhausted = False
@@ -351,8 +367,6 @@ class NASTuner(keras_tuner.Tuner):
         self.free_trial_memory = bool(free_trial_memory)
         self.dtype_policy = dtype_policy
         if dtype_policy is not None:
-            import keras
-
             keras.dtype_policies.get(dtype_policy)  # raises ValueError for an unknown policy
         self._trial_memory = TrialMemory()  # issue 9, "Memory"
         if not hasattr(self.oracle, "is_multi_objective"):
@@ -432,10 +446,13 @@ class NASTuner(keras_tuner.Tuner):
             return None
         self._deadline = None if self.time_budget is None else time.time() + self.time_budget
         try:
-            return super().search(*fit_args, **fit_kwargs)
+            result = super().search(*fit_args, **fit_kwargs)
         finally:
             self.oracle.max_trials = max_trials
             self._deadline = None
+        for estimator in self.estimators:
+            estimator.after_search(self)
+        return result
 
     def pre_create_trial(self):
         self._wait_if_idle()  # reliability (issue 9)
@@ -461,11 +478,11 @@ class NASTuner(keras_tuner.Tuner):
 
     # ----------------------------------------------------------- per trial
     def before_fit(self, trial, model, fit_kwargs):
-        """Hook run after the model is built and before it is trained.
+        """Hook run after the model is built and before it is trained (after the estimators').
 
-        Estimation strategies (weight inheritance, fidelity, learning-curve
-        extrapolation) extend it. Returns the (possibly changed) `fit`
-        keyword arguments.
+        Performance-estimation strategies plug in as `estimators`
+        (`keras_nas_plus.estimation.Estimator.before_fit`); this hook is for
+        a subclass. Returns the (possibly changed) `fit` keyword arguments.
         """
         return fit_kwargs
 
@@ -502,13 +519,32 @@ class NASTuner(keras_tuner.Tuner):
         atomic_write_text(self._trial_info_fname(trial.trial_id), json.dumps(info))
         raise ConstraintViolation(f"{REJECTED_MESSAGE}: {'; '.join(violated)}")
 
+    def build_model(self, hp, hypermodel=None):
+        """Builds and compiles the network of `hp`, as Keras Tuner does for a trial.
+
+        Args:
+            hp: `keras_tuner.HyperParameters`.
+            hypermodel: the search space to build with, default the tuner's.
+
+        Returns:
+            a `keras.Model`, compiled with the tuner's compile arguments.
+        """
+        if hypermodel is None or hypermodel is self.hypermodel:
+            return super()._build_hypermodel(hp)
+        model = hypermodel.build(hp)
+        self._override_compile_args(model)
+        return model
+
     def _build_hypermodel(self, hp):
+        # Keras Tuner's only place to build a trial's model (no public hook): the
+        # estimators' `build_model` chain runs here.
         # Keras Tuner calls `clear_session()` before each build, which resets the global dtype policy.
         if self.dtype_policy is not None:
-            import keras
-
             keras.config.set_dtype_policy(self.dtype_policy)
-        return super()._build_hypermodel(hp)
+        build = self.build_model
+        for estimator in reversed(self.estimators):
+            build = functools.partial(_estimated_build, estimator, build)
+        return build(hp)
 
     def _build_and_fit_model(self, trial, *args, **kwargs):
         hp = trial.hyperparameters
@@ -528,22 +564,13 @@ class NASTuner(keras_tuner.Tuner):
             callbacks.append(keras.callbacks.TerminateOnNaN())
         reported = {k: v for k, v in costs.items() if math.isfinite(v)}
         callbacks.insert(0, _CostLogger(reported))
-        # --- learning-curve extrapolation (issue 5) ---
-        if self.learning_curve is not None:
-            callbacks = lce.attach_to_trial(self, trial, callbacks, self.learning_curve)
-        # --- end learning-curve extrapolation ---
         kwargs["callbacks"] = callbacks
-        if self.weight_inheritance:  # weight inheritance (issue 6)
-                kwargs, self._inheritance_info[trial.trial_id] = _wi.inherit_from_parent(
-                self, trial, model, kwargs, self.inherited_epochs,
-                self.inherited_lr_factor)
+        for estimator in self.estimators:
+            args, kwargs = estimator.before_fit(trial, model, tuple(args), dict(kwargs))
         kwargs = self.before_fit(trial, model, kwargs)
         args, kwargs = _training.whole_batches(args, kwargs)  # JAX: one compilation per step function
         results = self.hypermodel.fit(hp, model, *args, **kwargs)
         results = self._with_costs(results, reported)
-        # --- learning-curve extrapolation (issue 5) ---
-        self._lce_record = lce.after_fit(kwargs.get("callbacks", []), results)
-        # --- end learning-curve extrapolation ---
         if kt_backend.config.multi_backend():
             kt_utils.save_json(
                 self._get_build_config_fname(trial.trial_id),
@@ -597,13 +624,9 @@ class NASTuner(keras_tuner.Tuner):
             costs={k: _finite_or_none(v) for k, v in costs.items()},
             history=history,
         )
-        info.update(self._inheritance_info.pop(trial.trial_id, {}))  # issue 6
+        for estimator in self.estimators:
+            info.update(estimator.record(trial, model, results))
         info.update(self.extra_trial_info(trial, model, results))
-        # --- learning-curve extrapolation (issue 5) ---
-        if getattr(self, "_lce_record", None):
-            info["learning_curve"] = self._lce_record
-            self._lce_record = None
-        # --- end learning-curve extrapolation ---
         atomic_write_text(self._trial_info_fname(trial.trial_id), json.dumps(info))
 
     def _trial_info_fname(self, trial_id):

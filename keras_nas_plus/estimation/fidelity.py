@@ -34,10 +34,10 @@ import math
 
 import numpy as np
 
-from keras_nas_plus.spaces.scaling import WIDTH_SPACES  # noqa: F401 (old home)
-from keras_nas_plus.spaces.scaling import build_model
+from keras_nas_plus.estimation.base import Estimator
+from keras_nas_plus.spaces.scaling import build_model  # noqa: F401 (re-exported)
+from keras_nas_plus.spaces.scaling import fidelity_hyperparameters
 from keras_nas_plus.spaces.scaling import reduced_space
-from keras_nas_plus.spaces.scaling import widened  # noqa: F401 (old home)
 from keras_nas_plus.vocabulary import ConfigError
 
 SCHEDULES = (None, "successive_halving")
@@ -261,27 +261,48 @@ def reduce_data(x, y, fidelity, seed=0):
     return x, y
 
 # ------------------------------------------------------------------- tuner
-class FidelityMixin:
-    """Tuner mixin: trains every trial at a lower fidelity (see `with_fidelity`)."""
+class LowerFidelity(Estimator):
+    """Trains every trial at a lower fidelity: less data, lower resolution, narrower, shallower, fewer epochs.
 
-    def __init__(self, *args, fidelity=None, fidelity_seed=0, **kwargs):
+    The tuner keeps the full-fidelity space as its hypermodel (the oracle sees
+    the same hyperparameters); each trial's model is built from a reduced copy
+    of it (`reduced_space`) and trained on reduced data (`reduce_data`, done
+    once per array). The top-k are re-trained at full fidelity afterwards
+    (`keras_nas_plus.estimation.final.retrain_top_k`). Source: Elsken,
+    Metzen & Hutter, "Neural Architecture Search: A Survey", JMLR 2019,
+    Section 5.
+
+    Args:
+        fidelity: `Fidelity`, a dict of its arguments, or None (full fidelity).
+        seed: int, default 0. Seed of the stratified data subset.
+
+    Raises:
+        ValueError: if `fidelity` is of another type or out of range.
+    """
+
+    name = "fidelity"
+
+    def __init__(self, fidelity=None, seed=0):
         if fidelity is not None and not isinstance(fidelity, Fidelity):
             if isinstance(fidelity, dict):
                 fidelity = Fidelity(**fidelity)
             else:
                 raise ValueError(f"`fidelity` must be a Fidelity, a dict or None, got {fidelity!r}.")
         self.fidelity = fidelity or Fidelity()
-        self.fidelity_seed = int(fidelity_seed)
+        self.seed = int(seed)
         self._reduced_space = None
         self._reduced_data = {}
-        super().__init__(*args, **kwargs)
 
-    def _build_hypermodel(self, hp):
+    def attach(self, tuner):
+        super().attach(tuner)
+        tuner.fidelity = self.fidelity  # read by the final phase
+        tuner.fidelity_seed = self.seed
+
+    def build_model(self, hp, build):
+        space = self.tuner.hypermodel
         if self._reduced_space is None:
-            self._reduced_space = reduced_space(self.hypermodel, self.fidelity)
-        model = build_model(self.hypermodel, hp, self.fidelity, self._reduced_space)
-        self._override_compile_args(model)
-        return model
+            self._reduced_space = reduced_space(space, self.fidelity)
+        return build(fidelity_hyperparameters(space, hp, self.fidelity), self._reduced_space)
 
     def _reduce(self, x, y, fidelity):
         # Reduced once per array and setting; the cache holds the source arrays so ids stay valid.
@@ -289,11 +310,20 @@ class FidelityMixin:
         if key not in self._reduced_data:
             if len(self._reduced_data) >= 4:
                 self._reduced_data.pop(next(iter(self._reduced_data)))
-            self._reduced_data[key] = (x, y, reduce_data(x, y, fidelity, self.fidelity_seed))
+            self._reduced_data[key] = (x, y, reduce_data(x, y, fidelity, self.seed))
         return self._reduced_data[key][2]
 
-    def fidelity_fit_args(self, args, kwargs, fidelity=None):
-        """Reduces the `fit` arguments (data, validation resolution, epochs)."""
+    def fit_args(self, args, kwargs, fidelity=None):
+        """Reduces the `fit` arguments (data, validation resolution, epochs).
+
+        Args:
+            args: tuple, positional `fit` arguments (`x`, `y`).
+            kwargs: dict, keyword `fit` arguments.
+            fidelity: `Fidelity` or None (this estimator's).
+
+        Returns:
+            `(args, kwargs)`, new containers.
+        """
         fidelity = fidelity or self.fidelity
         args, kwargs = list(args), dict(kwargs)
         x = args[0] if args else kwargs.get("x")
@@ -316,9 +346,24 @@ class FidelityMixin:
             kwargs["epochs"] = fidelity.epochs
         return tuple(args), kwargs
 
-    def run_trial(self, trial, *args, **kwargs):
-        args, kwargs = self.fidelity_fit_args(args, kwargs)
-        return super().run_trial(trial, *args, **kwargs)
+    def before_fit(self, trial, model, fit_args, fit_kwargs):
+        return self.fit_args(fit_args, fit_kwargs)
+
+    def __repr__(self):
+        return f"LowerFidelity({self.fidelity!r}, seed={self.seed})"
+
+
+class FidelityMixin:
+    """Tuner mixin: a `fidelity=` argument that adds a `LowerFidelity` estimator (see `with_fidelity`)."""
+
+    def __init__(self, *args, fidelity=None, fidelity_seed=0, estimators=None, **kwargs):
+        estimator = LowerFidelity(fidelity, fidelity_seed)
+        super().__init__(*args, estimators=[estimator] + list(estimators or []), **kwargs)
+
+    def fidelity_fit_args(self, args, kwargs, fidelity=None):
+        """Reduces the `fit` arguments (data, validation resolution, epochs); see `LowerFidelity.fit_args`."""
+        estimator = next(e for e in self.estimators if isinstance(e, LowerFidelity))
+        return estimator.fit_args(args, kwargs, fidelity)
 
 
 _CLASSES = {}

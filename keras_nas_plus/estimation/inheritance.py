@@ -10,6 +10,7 @@ import numbers
 import os
 import warnings
 
+from keras_nas_plus.estimation.base import Estimator
 from keras_nas_plus.morphism.inherit import inherit_weights
 from keras_nas_plus.spaces._training import CosineSchedule
 from keras_nas_plus.vocabulary import PARENT_KEY
@@ -232,3 +233,62 @@ def inherit_from_parent(tuner, trial, model, fit_kwargs,
         if rates is not None:
             info["inherited_learning_rate"] = rates[1]
     return fit_kwargs, info
+
+
+class WeightInheritance(Estimator):
+    """Children start from their parent's trained weights and train fewer epochs.
+
+    The `Estimator` form of the tuner's `weight_inheritance=True`: a trial
+    whose hyperparameters name a parent (`PARENT_KEY`, set by the evolution
+    oracle) starts from the parent's best checkpoint through
+    `keras_nas_plus.morphism.inherit_weights` (`inherit_from_parent`).
+    Source: Chen, Goodfellow & Shlens, "Net2Net", ICLR 2016; Elsken,
+    Metzen & Hutter, "Efficient Multi-objective Neural Architecture Search
+    via Lamarckian Evolution" (LEMONADE), ICLR 2019.
+
+    Args:
+        inherited_epochs: int >= 1 or None, default None (E/3 of the search's
+            `epochs`, at least 1). Epochs of an inherited child.
+        inherited_lr_factor: float in (0, 1], default 1.0. Learning-rate
+            multiplier of an inherited child.
+        prefer_morphisms: bool, default True. With an oracle that has a
+            `child_preference` hook, prefer children that are
+            function-preserving for `inherit_weights` (`MorphismPreference`).
+
+    Raises:
+        ValueError: naming the bad argument.
+    """
+
+    name = "weight_inheritance"
+
+    def __init__(self, inherited_epochs=None, inherited_lr_factor=DEFAULT_INHERITED_LR_FACTOR,
+                 prefer_morphisms=True):
+        _, self.inherited_epochs, self.inherited_lr_factor = check_settings(
+            True, inherited_epochs, inherited_lr_factor)
+        if not isinstance(prefer_morphisms, bool):
+            raise ValueError(f"`prefer_morphisms` must be a bool, got {prefer_morphisms!r}.")
+        self.prefer_morphisms = prefer_morphisms
+        self._info = {}
+
+    def attach(self, tuner):
+        super().attach(tuner)
+        tuner.weight_inheritance = True
+        tuner.inherited_epochs = self.inherited_epochs
+        tuner.inherited_lr_factor = self.inherited_lr_factor
+        tuner.prefer_morphisms = self.prefer_morphisms
+        if self.prefer_morphisms and getattr(tuner.oracle, "child_preference", False) is None:
+            tuner.oracle.child_preference = MorphismPreference(tuner)  # issue 6
+
+    def before_fit(self, trial, model, fit_args, fit_kwargs):
+        if model is None:  # built later (AutoKeras): nothing to inherit into
+            return fit_args, fit_kwargs
+        fit_kwargs, self._info[trial.trial_id] = inherit_from_parent(
+            self.tuner, trial, model, fit_kwargs, self.inherited_epochs, self.inherited_lr_factor)
+        return fit_args, fit_kwargs
+
+    def record(self, trial, model, results):
+        return self._info.pop(trial.trial_id, {})
+
+    def __repr__(self):
+        return (f"WeightInheritance(inherited_epochs={self.inherited_epochs!r}, "
+                f"inherited_lr_factor={self.inherited_lr_factor!r}, prefer_morphisms={self.prefer_morphisms!r})")

@@ -7,6 +7,7 @@ import warnings
 
 import keras
 
+from keras_nas_plus.estimation.base import Estimator
 from keras_nas_plus.estimation.curves import CurveExtrapolator
 from keras_nas_plus.vocabulary import objective_direction
 
@@ -355,3 +356,46 @@ def summarize(tuner):
         out["epochs_trained"] += int(rec.get("epochs_trained") or 0)
         out["epochs_saved"] += int(rec.get("epochs_saved") or 0)
     return out
+
+
+class LearningCurveEstimator(Estimator):
+    """Stops trials whose extrapolated learning curve is unlikely to beat the best so far.
+
+    The `Estimator` form of the tuner's `learning_curve` argument: each trial
+    gets a fresh `LearningCurveExtrapolation` callback whose target is the
+    oracle's best score and whose reference curves are the finished trials'.
+    Source: Domhan, Springenberg & Hutter, "Speeding up Automatic
+    Hyperparameter Optimization of Deep Neural Networks by Extrapolation of
+    Learning Curves", IJCAI 2015; Klein et al., ICLR 2017 (reference curves).
+
+    Args:
+        learning_curve: True (the defaults) or a dict of
+            `LearningCurveExtrapolation` arguments except `target`
+            (`monitor`/`mode` default to the oracle's objective).
+
+    Raises:
+        ValueError: on an invalid argument (see `learning_curve_kwargs`).
+    """
+
+    name = "learning_curve"
+
+    def __init__(self, learning_curve=True):
+        kwargs = learning_curve_kwargs(learning_curve)
+        self.kwargs = {} if kwargs is None else kwargs
+
+    def attach(self, tuner):
+        super().attach(tuner)
+        tuner.learning_curve = self.kwargs  # read by `results_summary`
+
+    def before_fit(self, trial, model, fit_args, fit_kwargs):
+        callbacks = attach_to_trial(self.tuner, trial, list(fit_kwargs.get("callbacks", [])), self.kwargs)
+        self._callbacks = callbacks
+        return fit_args, dict(fit_kwargs, callbacks=callbacks)
+
+    def record(self, trial, model, results):
+        record = after_fit(getattr(self, "_callbacks", []), results)
+        self._callbacks = []
+        return {"learning_curve": record} if record else {}
+
+    def __repr__(self):
+        return f"LearningCurveEstimator({self.kwargs!r})"

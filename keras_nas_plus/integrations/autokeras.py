@@ -31,7 +31,6 @@ except ImportError as e:  # pragma: no cover - depends on the environment
         "the rest of keras_nas_plus works without it."
     ) from e
 
-from keras_nas_plus.estimation import learning_curves as lce
 from keras_nas_plus.engine.tuner import NASTuner
 from keras_nas_plus.engine.tuner import _raise_on_nan_loss
 from keras_nas_plus.strategies.evolution import RegularizedEvolutionOracle
@@ -185,13 +184,11 @@ class NASAutoTuner(AutoKerasCompatMixin, _ak_tuner.AutoTuner, NASTuner):
         callbacks = list(kwargs.get("callbacks") or [])
         if not any(isinstance(c, keras.callbacks.TerminateOnNaN) for c in callbacks):
             callbacks.append(keras.callbacks.TerminateOnNaN())
-        if self.learning_curve is not None:
-            callbacks = lce.attach_to_trial(self, trial, callbacks, self.learning_curve)
         kwargs["callbacks"] = callbacks
+        for estimator in self.estimators:  # AutoKeras builds the model later: `model` is None here
+            args, kwargs = estimator.before_fit(trial, None, tuple(args), dict(kwargs))
         self._last_model = None
         results = _ak_tuner.AutoTuner._build_and_fit_model(self, trial, *args, **kwargs)
-        if self.learning_curve is not None:
-            self._lce_record = lce.after_fit(callbacks, results)
         if self._last_model is not None:
             self._record_trial_info(trial, self._last_model, results, args, kwargs)
         _raise_on_nan_loss(results)

@@ -157,6 +157,22 @@ def build_model(space, hp, fidelity, reduced=None):
         a compiled `keras.Model`.
     """
     reduced = reduced_space(space, fidelity) if reduced is None else reduced
+    return reduced.build(fidelity_hyperparameters(space, hp, fidelity))
+
+
+def fidelity_hyperparameters(space, hp, fidelity):
+    """`hp`, or for a macro space whose model the fidelity changes, its scaled copy.
+
+    Args:
+        space: the full-fidelity search space.
+        hp: `keras_tuner.HyperParameters` with the trial's values.
+        fidelity: `Fidelity` (or any object with `changes_model`,
+            `width_multiplier` and `num_cells`).
+
+    Returns:
+        `keras_tuner.HyperParameters` that build the reduced network with
+        `reduced_space(space, fidelity)`.
+    """
     if _space_kind(space) == "MacroSearchSpace" and fidelity.changes_model:
-        hp = _scaled_hyperparameters(hp, fidelity.width_multiplier, fidelity.num_cells)
-    return reduced.build(hp)
+        return _scaled_hyperparameters(hp, fidelity.width_multiplier, fidelity.num_cells)
+    return hp

@@ -1,0 +1,1 @@
+"""The application layer: CLI, YAML configuration, building and running a search, reports."""
