@@ -52,13 +52,18 @@ class _AliasLoader(importlib.abc.Loader):
         self.target = target
 
     def create_module(self, spec):
-        return importlib.import_module(self.target)
+        module = importlib.import_module(self.target)
+        self._target_spec = module.__spec__
+        return module
 
     def exec_module(self, module):
-        """Nothing to run: the target module ran when it was imported."""
+        """Nothing to run: the target module ran when it was imported; it keeps its own `__spec__`."""
+        module.__spec__ = self._target_spec
 
     def _target_loader(self):
-        return importlib.util.find_spec(self.target).loader
+        module = sys.modules.get(self.target)
+        spec = module.__spec__ if module is not None else importlib.util.find_spec(self.target)
+        return spec.loader
 
     def get_code(self, fullname):
         """The target's code, for `python -m <old name>` (runpy)."""

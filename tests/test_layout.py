@@ -22,7 +22,6 @@ LONG_MODULES_ALLOWED = {
     "keras_nas_plus.morphism._transfer",
     "keras_nas_plus.strategies.base",
     "keras_nas_plus.strategies.evolution",
-    "keras_nas_plus.strategies.rl",
 }
 
 #: Layers, bottom to top: a module may import its own layer and those below.

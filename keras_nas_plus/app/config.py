@@ -25,6 +25,7 @@ import yaml
 
 from keras_nas_plus import spaces
 from keras_nas_plus.strategies import registry as tuners
+from keras_nas_plus.strategies.oracle_tuner import oracle_parameters
 from keras_nas_plus.estimation.inheritance import WeightInheritance
 from keras_nas_plus.estimation.learning_curves import LearningCurveEstimator
 from keras_nas_plus.estimation.learning_curves import learning_curve_kwargs
@@ -251,10 +252,18 @@ _STRATEGY_RESERVED = (
 )
 
 
-def _check_kwargs(section, cls, kwargs, reserved):
+def constructor_arguments(cls):
+    """Names of the keyword arguments of `cls` (a strategy's tuner: with its oracle's)."""
     params = inspect.signature(cls.__init__).parameters
-    allowed = sorted(p for p in params if p not in ("self",) + reserved and params[p].kind not in (
-        inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL))
+    names = [p for p in params if p != "self" and params[p].kind not in (
+        inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)]
+    if getattr(cls, "oracle_class", None) is not None:
+        names += [n for n in oracle_parameters(cls.oracle_class) if n not in names]
+    return names
+
+
+def _check_kwargs(section, cls, kwargs, reserved):
+    allowed = sorted(p for p in constructor_arguments(cls) if p not in reserved)
     for key in kwargs:
         if key not in allowed:
             raise ConfigError(f"{section}.{key}: unknown key; allowed: type, {', '.join(allowed)}")

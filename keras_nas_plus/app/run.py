@@ -131,7 +131,7 @@ def build_tuner(config, space, overwrite=False):
         kwargs["dtype_policy"] = search["precision"]
     # Performance estimation: one list of estimators from the `estimation` section.
     kwargs["estimators"] = config_module.estimators_from_config(config.get("estimation", {}), search["seed"])
-    params = inspect.signature(cls.__init__).parameters
+    params = config_module.constructor_arguments(cls)
     if "max_epochs" in params:  # Hyperband
         kwargs["max_epochs"] = search["epochs"]
     if "max_trials" in params:

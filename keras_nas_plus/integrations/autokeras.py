@@ -17,7 +17,6 @@ This module imports AutoKeras; the rest of keras_nas_plus never does.
 """
 
 import functools
-import inspect
 
 import keras
 
@@ -34,6 +33,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
 from keras_nas_plus.engine.tuner import NASTuner
 from keras_nas_plus.engine.tuner import _raise_on_nan_loss
 from keras_nas_plus.strategies.evolution import RegularizedEvolutionOracle
+from keras_nas_plus.strategies.oracle_tuner import split_oracle_kwargs
 from keras_nas_plus.strategies.rl import RLControllerOracle
 from keras_nas_plus.spaces import cell as cell_space
 from keras_nas_plus.spaces import ops
@@ -164,16 +164,23 @@ class NASAutoTuner(AutoKerasCompatMixin, _ak_tuner.AutoTuner, NASTuner):
     `RegularizedEvolutionAutoTuner` and `RLAutoTuner`.
 
     Args:
-        oracle: a `keras_tuner.Oracle`.
         hypermodel: the AutoKeras graph (`ak.AutoModel` passes it).
+        objective: str or `keras_tuner.Objective`, default `"val_loss"`.
         progress: bool, default False. One line per finished trial.
-        **kwargs: `time_budget` and `learning_curve` of `NASTuner` and the
+        **kwargs: the arguments of `oracle_class` (`max_trials`, `seed`,
+            the strategy's settings, with the oracle's defaults), then
+            `time_budget` and `learning_curve` of `NASTuner` and the
             arguments of `keras_tuner.Tuner`.
     """
 
-    def __init__(self, oracle, hypermodel, progress=False, **kwargs):
+    #: The strategy's oracle class (set by the subclass).
+    oracle_class = None
+
+    def __init__(self, hypermodel=None, objective="val_loss", progress=False, **kwargs):
+        oracle_kwargs, kwargs = split_oracle_kwargs(self.oracle_class, dict(kwargs, objective=objective))
+        self.seed = oracle_kwargs.get("seed")
         self._last_model = None
-        super().__init__(oracle, hypermodel, progress=progress, **kwargs)
+        super().__init__(self.oracle_class(**oracle_kwargs), hypermodel, progress=progress, **kwargs)
 
     def _try_build(self, hp):
         model = super()._try_build(hp)
@@ -207,9 +214,9 @@ class RegularizedEvolutionAutoTuner(NASAutoTuner):
         hypermodel: the AutoKeras graph (passed by `ak.AutoModel`).
         objective: str or `keras_tuner.Objective`, default `"val_loss"`.
         max_trials: int, default 10. Total number of trials.
-        population_size: int >= 2, default 20. Members kept (P); the first
+        population_size: int >= 2, default 10. Members kept (P); the first
             `population_size` trials are random.
-        sample_size: int in [1, population_size], default 5. Tournament size (S).
+        sample_size: int in [1, population_size], default 8. Tournament size (S).
         num_mutations: int >= 1, default 1. Decisions changed per child.
         local_mutation_probability: float in [0, 1], default 0.0.
         crossover_probability: float in [0, 1], default 0.0.
@@ -217,7 +224,8 @@ class RegularizedEvolutionAutoTuner(NASAutoTuner):
         hyperparameters, tune_new_entries, allow_new_entries,
         max_retries_per_trial, max_consecutive_failed_trials: as in
             `keras_tuner.RandomSearch`.
-        **kwargs: arguments of `keras_tuner.Tuner` (`directory`,
+        **kwargs: the other arguments of `RegularizedEvolutionOracle` (same
+            defaults as `RegularizedEvolution`) and of `keras_tuner.Tuner` (`directory`,
             `project_name`, `overwrite`, `max_model_size`, ...) and
             `progress` (bool, default False).
 
@@ -230,41 +238,7 @@ class RegularizedEvolutionAutoTuner(NASAutoTuner):
         Classifier Architecture Search", AAAI 2019, Algorithm 1.
     """
 
-    def __init__(
-        self,
-        hypermodel=None,
-        objective="val_loss",
-        max_trials=10,
-        population_size=20,
-        sample_size=5,
-        num_mutations=1,
-        local_mutation_probability=0.0,
-        crossover_probability=0.0,
-        seed=None,
-        hyperparameters=None,
-        tune_new_entries=True,
-        allow_new_entries=True,
-        max_retries_per_trial=0,
-        max_consecutive_failed_trials=3,
-        **kwargs,
-    ):
-        self.seed = seed
-        oracle = RegularizedEvolutionOracle(
-            objective=objective,
-            max_trials=max_trials,
-            population_size=population_size,
-            sample_size=sample_size,
-            num_mutations=num_mutations,
-            local_mutation_probability=local_mutation_probability,
-            crossover_probability=crossover_probability,
-            seed=seed,
-            hyperparameters=hyperparameters,
-            tune_new_entries=tune_new_entries,
-            allow_new_entries=allow_new_entries,
-            max_retries_per_trial=max_retries_per_trial,
-            max_consecutive_failed_trials=max_consecutive_failed_trials,
-        )
-        super().__init__(oracle, hypermodel, **kwargs)
+    oracle_class = RegularizedEvolutionOracle
 
 
 class RLAutoTuner(NASAutoTuner):
@@ -288,7 +262,6 @@ class RLAutoTuner(NASAutoTuner):
             `project_name`, `overwrite`, `max_model_size`, `progress`, ...).
 
     Raises:
-        ImportError: if `keras_nas_plus.oracles.rl` is not installed.
         ValueError: if a controller setting is out of range.
 
     Reference:
@@ -296,13 +269,7 @@ class RLAutoTuner(NASAutoTuner):
         ICLR 2017, Section 3.
     """
 
-    def __init__(self, hypermodel=None, objective="val_loss", max_trials=10, seed=None, **kwargs):
-        oracle_class = RLControllerOracle
-        accepted = inspect.signature(oracle_class.__init__).parameters
-        oracle_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in accepted and k != "self"}
-        self.seed = seed
-        oracle = oracle_class(objective=objective, max_trials=max_trials, seed=seed, **oracle_kwargs)
-        super().__init__(oracle, hypermodel, **kwargs)
+    oracle_class = RLControllerOracle
 
 
 # ----------------------------------------------------------------- blocks

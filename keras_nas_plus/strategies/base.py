@@ -77,6 +77,29 @@ def _check_int(name, value, minimum, maximum=None):
         raise ValueError(f"`{name}` must be {bound}, got {value!r}.")
 
 
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {', '.join(repr(c) for c in choices)}, got {value!r}.")
+
+
+def _check_bool(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"`{name}` must be a bool, got {value!r}.")
+
+
+def _restore_options(oracle, state, defaults):
+    """Sets each option of `defaults` from the saved `state["options"]` (states without it: the default)."""
+    saved = state.get("options") or {}
+    for name, default in defaults.items():
+        if name in saved:
+            value = saved[name]
+            setattr(oracle, name, tuple(value) if isinstance(default, tuple) and value is not None else value)
+
+
+#: Multi-objective options of every `NASOracle` (constructor arguments, saved in the state) and their defaults.
+MULTI_OBJECTIVE_OPTIONS = {"pareto_archive": True, "crowding_scale": "rank", "pareto_secondary": "crowding"}
+
+
 def _check_probability(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
         raise ValueError(f"`{name}` must be a float in [0, 1], got {value!r}.")
@@ -106,6 +129,17 @@ class NASOracle(keras_tuner.Oracle):
             taken from that tuner and re-queued for the next tuner that asks.
             `None`: trials are never taken back (Keras Tuner's behaviour).
             Units: seconds of wall-clock time on the chief.
+        pareto_archive: bool, default True. With several objectives, parents
+            are drawn from the population plus the non-dominated completed
+            trials of the whole search (an elitist archive, as in NSGA-II's
+            elitism), so front members outlive ageing.
+        crowding_scale: "rank" (default) or "value" (NSGA-II). Scale of the
+            crowding distance (`keras_nas_plus.engine.pareto.rank_and_crowding`).
+        pareto_secondary: "crowding" (default, NSGA-II's crowding distance)
+            or "hypervolume" (each point's exclusive hypervolume contribution
+            within its front, SMS-EMOA; two objectives only, extremes first).
+            The second key of the multi-objective order, after the
+            non-dominated rank.
     """
 
     #: Seconds; `time.time`, replaceable in tests.
@@ -125,7 +159,13 @@ class NASOracle(keras_tuner.Oracle):
         max_retries_per_trial=0,
         max_consecutive_failed_trials=3,
         trial_lease_seconds=None,
+        pareto_archive=True,
+        crowding_scale="rank",
+        pareto_secondary="crowding",
     ):
+        _check_bool("pareto_archive", pareto_archive)
+        _check_choice("crowding_scale", crowding_scale, ("rank", "value"))
+        _check_choice("pareto_secondary", pareto_secondary, ("crowding", "hypervolume"))
         if max_trials is not None:
             _check_int("max_trials", max_trials, 1)
         if seed is not None:
@@ -158,6 +198,9 @@ class NASOracle(keras_tuner.Oracle):
         if seed is not None:
             self.seed = self._seed_state = int(seed)
         self.trial_lease_seconds = None if trial_lease_seconds is None else float(trial_lease_seconds)
+        self.pareto_archive = bool(pareto_archive)
+        self.crowding_scale = crowding_scale
+        self.pareto_secondary = pareto_secondary
         # trial_id -> clock() of the last message about it (not saved: a
         # resumed chief gives every running trial a fresh lease).
         self._heartbeats = {}
@@ -214,19 +257,6 @@ class NASOracle(keras_tuner.Oracle):
         return result
 
     # ------------------------------------------------- multi-objective
-    #: With several objectives, parents are drawn from the population plus
-    #: the non-dominated completed trials of the whole search (an elitist
-    #: archive, as in NSGA-II's elitism), so front members outlive ageing.
-    pareto_archive = True
-    #: Scale of the crowding distance: "rank" (default) or "value" (NSGA-II).
-    #: See `keras_nas_plus.oracles._pareto.rank_and_crowding`.
-    crowding_scale = "rank"
-    #: Second key of the multi-objective order, after the non-dominated
-    #: rank: "crowding" (NSGA-II's crowding distance, default) or
-    #: "hypervolume" (each point's exclusive hypervolume contribution within
-    #: its front, SMS-EMOA; two objectives only, extremes first).
-    pareto_secondary = "crowding"
-
     def selection_pool(self, population):
         """Candidates for multi-objective selection: `population` + archive."""
         if not self.pareto_archive:
@@ -375,15 +405,21 @@ class NASOracle(keras_tuner.Oracle):
             return {"status": _STOPPED, "values": None}
         return {"status": _RUNNING, "values": _json_safe(values)}
 
+    def options(self):
+        """The oracle's options (constructor arguments saved in the state): name -> value."""
+        return {name: getattr(self, name) for name in MULTI_OBJECTIVE_OPTIONS}
+
     def get_state(self):
         state = super().get_state()
         if self.mnas_scalarization:
             state["mnas_scalarization"] = self.mnas_scalarization
+        state["options"] = {k: v for k, v in self.options().items() if not callable(v)}
         return _json_safe(state)
 
     def set_state(self, state):
         super().set_state(state)
         self.mnas_scalarization = state.get("mnas_scalarization")
+        _restore_options(self, state, MULTI_OBJECTIVE_OPTIONS)
 
     def save(self):
         atomic_write_text(self._get_oracle_fname(), json.dumps(self.get_state()))

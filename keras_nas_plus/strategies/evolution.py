@@ -5,14 +5,57 @@ import warnings
 
 import numpy as np
 
-from keras_nas_plus.engine.tuner import NASTuner
 from keras_nas_plus.strategies import _hp
 from keras_nas_plus.engine import pareto as _pareto
 from keras_nas_plus.strategies.base import PARENT_KEY
 from keras_nas_plus.strategies.base import NASOracle
 from keras_nas_plus.strategies.base import _check_int
+from keras_nas_plus.strategies.base import _check_bool
+from keras_nas_plus.strategies.base import _check_choice
 from keras_nas_plus.strategies.base import _check_probability
+from keras_nas_plus.strategies.base import _json_safe
+from keras_nas_plus.strategies.base import _restore_options
 from keras_nas_plus.strategies.base import objectives_of
+from keras_nas_plus.strategies.oracle_tuner import OracleTuner
+
+
+#: Research options of `RegularizedEvolutionOracle` (constructor arguments, saved in the state) and their defaults.
+EVOLUTION_OPTIONS = {
+    "population_rule": "ageing",
+    "mutation_count_probabilities": None,
+    "parent_rule": "crowded",
+    "tchebycheff_scale": "value",
+    "archive_parent_set": "front",
+    "archive_epsilon": (0.1, 0.0),
+    "archive_full_neighbourhood": False,
+    "archive_skip_cheapest": False,
+    "cheap_objective": None,
+    "archive_tie_break": "random",
+}
+
+
+def _check_evolution_options(population_rule, mutation_count_probabilities, parent_rule, tchebycheff_scale,
+                             archive_parent_set, archive_epsilon, archive_full_neighbourhood,
+                             archive_skip_cheapest, cheap_objective, archive_tie_break):
+    """Raises ValueError naming the first research option out of range."""
+    _check_choice("population_rule", population_rule, ("ageing", "nsga2"))
+    _check_choice("parent_rule", parent_rule, ("crowded", "tchebycheff"))
+    _check_choice("tchebycheff_scale", tchebycheff_scale, ("value", "rank"))
+    _check_choice("archive_parent_set", archive_parent_set, ("front", "levels", "epsilon"))
+    _check_choice("archive_tie_break", archive_tie_break, ("random", "ohvc"))
+    _check_bool("archive_full_neighbourhood", archive_full_neighbourhood)
+    _check_bool("archive_skip_cheapest", archive_skip_cheapest)
+    if cheap_objective is not None and not callable(cheap_objective):
+        raise ValueError(f"`cheap_objective` must be callable or None, got {cheap_objective!r}.")
+    for name, values in (("archive_epsilon", archive_epsilon), ("mutation_count_probabilities", mutation_count_probabilities)):
+        if values is None and name == "mutation_count_probabilities":
+            continue
+        try:
+            ok = len(values) >= 1 and all(math.isfinite(float(v)) and float(v) >= 0 for v in values)
+        except TypeError:
+            ok = False
+        if not ok:
+            raise ValueError(f"`{name}` must be a sequence of numbers >= 0, got {values!r}.")
 
 
 class RegularizedEvolutionOracle(NASOracle):
@@ -66,8 +109,9 @@ class RegularizedEvolutionOracle(NASOracle):
             included.
         population_size: int, default 10. Number of members kept (P in the
             paper). Must be >= 2. (The default was 20 before the NB201 tuning.)
-        sample_size: int, default 5. Tournament size (S in the paper), in
-            `[1, population_size]`.
+        sample_size: int, default 8. Tournament size (S in the paper), in
+            `[1, population_size]`. 10/8 is the size measured best at small
+            budgets (docs/benchmarks.md, "Small budgets").
         num_mutations: int, default 1. Decisions changed per child.
         local_mutation_probability: float in [0, 1], default 0.0. Chance that
             a mutated ordered decision (Int, ordered Choice, stepped Float)
@@ -90,11 +134,74 @@ class RegularizedEvolutionOracle(NASOracle):
             least-explored Pareto-archive member rather than a tournament
             winner (Pareto local search); ignored with one objective.
             Chosen on NAS-Bench-201 (docs/multiobjective.md).
+        The multi-objective research options below are constructor arguments
+        saved in the oracle's state (docs/multiobjective.md measures them);
+        `pareto_archive`, `crowding_scale` and `pareto_secondary` are
+        `NASOracle`'s.
+        population_rule: default "ageing". How the population is kept: "ageing" (default, Real et
+            al.: the `population_size` most recently completed trials) or, with several objectives,
+            "nsga2": a steady-state NSGA-II population (Deb et al., IEEE TEVC 2002, Section III-C,
+            replacement by the crowded comparison; steady-state, one child at a time: Durillo,
+            Nebro, Luna & Alba, "On the Effect of the Steady-State Selection Scheme in Multi-
+            Objective Genetic Algorithms", EMO 2009, Section 3). Every completed trial joins, then
+            the member worst by non-dominated rank, then by smallest crowding distance (both within
+            the population plus the newcomer; `crowding_scale` applies), leaves. An opt-in: ageing
+            is this oracle's core.
+        mutation_count_probabilities: default None. Number of decisions a child changes, with
+            untried neighbours: None (default) always `num_mutations`; a sequence `(p1, p2, ...)` of
+            probabilities: k decisions with probability p_k (normalised). k = 1 uses the untried
+            one-decision neighbours; k >= 2 changes k distinct decisions at random, redrawn until
+            the child is untried (and, with `equivalence`, not equivalent to a tried one), else
+            falls back to k = 1. `fast_mutation_probabilities(n, beta)` gives the heavy-tailed law
+            of the fast GA (Doerr, Le, Makhmara & Nguyen, GECCO 2017, Section 3).
+        parent_rule: default "crowded". With several objectives, how the non-archive parent is
+            chosen: "crowded" (default, the NSGA-II tournament of `tournament`) or "tchebycheff":
+            MOEA/D's decomposition (Zhang & Li, "MOEA/D: A Multiobjective Evolutionary Algorithm
+            Based on Decomposition", IEEE TEVC 11(6), 2007, Section III-A, Tchebycheff approach,
+            with objective normalisation as in its Section V-E): one of `population_size` weight
+            vectors evenly spread over the simplex is drawn, and the parent is the member of
+            `selection_pool` with the smallest weighted Tchebycheff distance to the ideal point,
+            objectives scaled to [0, 1] over the pool (see `tchebycheff_scale`).
+        tchebycheff_scale: default "value". Scaling of the objectives for `parent_rule =
+            "tchebycheff"`: "value" (default: (f - min) / (max - min) over the pool, as MOEA/D's
+            normalisation) or "rank" (each objective's rank within the pool).
+        archive_parent_set: default "front". Variants of the archive parent, measured on NAS-
+            Bench-201 and not better than the defaults there (docs/multiobjective.md): "front"
+            (default): the archive is the Pareto front of the completed trials; "levels" (two
+            objectives): for every distinct value of the second objective (the cost), its best trial
+            in the first objective, dominated or not (a grid archive over cost levels, in the spirit
+            of the epsilon-box archives of Laumanns, Thiele, Deb & Zitzler, Evolutionary Computation
+            10(3), 2002, with one box per cost value). "epsilon": the epsilon-Pareto archive of
+            `_pareto.epsilon_archive` with box sizes `archive_epsilon` (Laumanns et al. 2002,
+            Section 4).
+        archive_epsilon: default (0.1, 0.0). Box size per objective (minimised units; 0 = no boxing
+            on that objective) for `archive_parent_set = "epsilon"`.
+        archive_full_neighbourhood: default False. True: keep the last archive parent until its
+            untried one-decision neighbourhood is exhausted (or it leaves the archive), as one full
+            Pareto-local-search step (Paquete et al. 2004); False (default): the least-explored
+            member is chosen afresh for every child.
+        archive_skip_cheapest: default False. True: never take the archive member with the best
+            (lowest, when minimised) last objective, i.e. the cheapest one, as archive parent while
+            other members exist. Default False.
+        cheap_objective: default None. Optional callable `values -> float`: the last objective (a
+            cost such as the parameter count) computed from a child's hyperparameter values without
+            training it. When set (several objectives), the child is drawn among the parent's
+            untried neighbours with probability inversely proportional to a kernel density estimate
+            of that cost over the current Pareto front, so children go where the front is sparse
+            (LEMONADE, Elsken, Metzen & Hutter, ICLR 2019, Section 4 and Algorithm 1). Default None.
+        archive_tie_break: default "random". Among the least-explored archive members: "random"
+            (default) or, with two objectives, "ohvc": the largest optimistic hypervolume
+            contribution (`_pareto.optimistic_contributions`, reference: the worst value of each
+            objective over the completed trials; rank-scaled with `crowding_scale = "rank"`), the
+            selection step of anytime Pareto local search (Dubois-Lacoste, Lopez-Ibanez & Stuetzle,
+            "Anytime Pareto Local Search", EJOR 243(2), 2015).
         hyperparameters, allow_new_entries, tune_new_entries,
         max_retries_per_trial: as in `keras_tuner.Oracle`.
         max_consecutive_failed_trials, trial_lease_seconds: see `NASOracle`
             (failed children of mutations never stop the search; leases
             re-queue the trials of dead distributed workers).
+        **options: `NASOracle`'s multi-objective options (`pareto_archive`,
+            `crowding_scale`, `pareto_secondary`).
 
     Raises:
         ValueError: if an argument is out of range; the message names it.
@@ -109,7 +216,7 @@ class RegularizedEvolutionOracle(NASOracle):
         objective=None,
         max_trials=10,
         population_size=10,
-        sample_size=5,
+        sample_size=8,
         num_mutations=1,
         local_mutation_probability=0.0,
         crossover_probability=0.0,
@@ -124,7 +231,21 @@ class RegularizedEvolutionOracle(NASOracle):
         equivalence=None,
         max_neighbour_values=64,
         archive_parent_probability=0.5,
+        population_rule="ageing",
+        mutation_count_probabilities=None,
+        parent_rule="crowded",
+        tchebycheff_scale="value",
+        archive_parent_set="front",
+        archive_epsilon=(0.1, 0.0),
+        archive_full_neighbourhood=False,
+        archive_skip_cheapest=False,
+        cheap_objective=None,
+        archive_tie_break="random",
+        **options,
     ):
+        _check_evolution_options(population_rule, mutation_count_probabilities, parent_rule, tchebycheff_scale,
+                                 archive_parent_set, archive_epsilon, archive_full_neighbourhood,
+                                 archive_skip_cheapest, cheap_objective, archive_tie_break)
         if equivalence is not None and not callable(equivalence):
             raise ValueError(f"`equivalence` must be callable or None, got {equivalence!r}.")
         if not isinstance(untried_neighbours, (bool, np.bool_)):
@@ -146,7 +267,18 @@ class RegularizedEvolutionOracle(NASOracle):
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
             trial_lease_seconds=trial_lease_seconds,
+            **options,
         )
+        self.population_rule = population_rule
+        self.mutation_count_probabilities = None if mutation_count_probabilities is None else tuple(mutation_count_probabilities)
+        self.parent_rule = parent_rule
+        self.tchebycheff_scale = tchebycheff_scale
+        self.archive_parent_set = archive_parent_set
+        self.archive_epsilon = tuple(archive_epsilon)
+        self.archive_full_neighbourhood = archive_full_neighbourhood
+        self.archive_skip_cheapest = archive_skip_cheapest
+        self.cheap_objective = cheap_objective
+        self.archive_tie_break = archive_tie_break
         self.population_size = population_size
         self.sample_size = sample_size
         self.num_mutations = num_mutations
@@ -164,41 +296,6 @@ class RegularizedEvolutionOracle(NASOracle):
         self.child_preference = None
         self._reset_class_cache()
 
-    #: How the population is kept: "ageing" (default, Real et al.: the
-    #: `population_size` most recently completed trials) or, with several
-    #: objectives, "nsga2": a steady-state NSGA-II population (Deb et al.,
-    #: IEEE TEVC 2002, Section III-C, replacement by the crowded comparison;
-    #: steady-state, one child at a time: Durillo, Nebro, Luna & Alba, "On
-    #: the Effect of the Steady-State Selection Scheme in Multi-Objective
-    #: Genetic Algorithms", EMO 2009, Section 3). Every completed trial joins,
-    #: then the member worst by non-dominated rank, then by smallest crowding
-    #: distance (both within the population plus the newcomer; `crowding_scale`
-    #: applies), leaves. An opt-in: ageing is this oracle's core.
-    population_rule = "ageing"
-    #: Number of decisions a child changes, with untried neighbours: None
-    #: (default) always `num_mutations`; a sequence `(p1, p2, ...)` of
-    #: probabilities: k decisions with probability p_k (normalised). k = 1
-    #: uses the untried one-decision neighbours; k >= 2 changes k distinct
-    #: decisions at random, redrawn until the child is untried (and, with
-    #: `equivalence`, not equivalent to a tried one), else falls back to k = 1.
-    #: `fast_mutation_probabilities(n, beta)` gives the heavy-tailed law of
-    #: the fast GA (Doerr, Le, Makhmara & Nguyen, GECCO 2017, Section 3).
-    mutation_count_probabilities = None
-    #: With several objectives, how the non-archive parent is chosen:
-    #: "crowded" (default, the NSGA-II tournament of `tournament`) or
-    #: "tchebycheff": MOEA/D's decomposition (Zhang & Li, "MOEA/D: A
-    #: Multiobjective Evolutionary Algorithm Based on Decomposition", IEEE
-    #: TEVC 11(6), 2007, Section III-A, Tchebycheff approach, with objective
-    #: normalisation as in its Section V-E): one of `population_size` weight
-    #: vectors evenly spread over the simplex is drawn, and the parent is the
-    #: member of `selection_pool` with the smallest weighted Tchebycheff
-    #: distance to the ideal point, objectives scaled to [0, 1] over the pool
-    #: (see `tchebycheff_scale`).
-    parent_rule = "crowded"
-    #: Scaling of the objectives for `parent_rule = "tchebycheff"`: "value"
-    #: (default: (f - min) / (max - min) over the pool, as MOEA/D's
-    #: normalisation) or "rank" (each objective's rank within the pool).
-    tchebycheff_scale = "value"
 
     def population(self):
         """The current population.
@@ -313,45 +410,6 @@ class RegularizedEvolutionOracle(NASOracle):
             raise ValueError(f"`parent_rule` must be 'crowded' or 'tchebycheff', got {self.parent_rule!r}.")
         return self.tournament(population, rng)
 
-    #: Variants of the archive parent, measured on NAS-Bench-201 and not
-    #: better than the defaults there (docs/multiobjective.md):
-    #: "front" (default): the archive is the Pareto front of the completed
-    #: trials; "levels" (two objectives): for every distinct value of the
-    #: second objective (the cost), its best trial in the first objective,
-    #: dominated or not (a grid archive over cost levels, in the spirit of
-    #: the epsilon-box archives of Laumanns, Thiele, Deb & Zitzler,
-    #: Evolutionary Computation 10(3), 2002, with one box per cost value).
-    #: "epsilon": the epsilon-Pareto archive of `_pareto.epsilon_archive`
-    #: with box sizes `archive_epsilon` (Laumanns et al. 2002, Section 4).
-    archive_parent_set = "front"
-    #: Box size per objective (minimised units; 0 = no boxing on that
-    #: objective) for `archive_parent_set = "epsilon"`.
-    archive_epsilon = (0.1, 0.0)
-    #: True: keep the last archive parent until its untried one-decision
-    #: neighbourhood is exhausted (or it leaves the archive), as one full
-    #: Pareto-local-search step (Paquete et al. 2004); False (default): the
-    #: least-explored member is chosen afresh for every child.
-    archive_full_neighbourhood = False
-    #: True: never take the archive member with the best (lowest, when
-    #: minimised) last objective, i.e. the cheapest one, as archive parent
-    #: while other members exist. Default False.
-    archive_skip_cheapest = False
-    #: Optional callable `values -> float`: the last objective (a cost such as
-    #: the parameter count) computed from a child's hyperparameter values
-    #: without training it. When set (several objectives), the child is drawn
-    #: among the parent's untried neighbours with probability inversely
-    #: proportional to a kernel density estimate of that cost over the current
-    #: Pareto front, so children go where the front is sparse (LEMONADE,
-    #: Elsken, Metzen & Hutter, ICLR 2019, Section 4 and Algorithm 1). Default None.
-    cheap_objective = None
-    #: Among the least-explored archive members: "random" (default) or, with
-    #: two objectives, "ohvc": the largest optimistic hypervolume
-    #: contribution (`_pareto.optimistic_contributions`, reference: the worst
-    #: value of each objective over the completed trials; rank-scaled with
-    #: `crowding_scale = "rank"`), the selection step of anytime Pareto local
-    #: search (Dubois-Lacoste, Lopez-Ibanez & Stuetzle, "Anytime Pareto Local
-    #: Search", EJOR 243(2), 2015).
-    archive_tie_break = "random"
 
     def parent_archive(self):
         """The trials the archive parent is chosen from.
@@ -669,7 +727,10 @@ class RegularizedEvolutionOracle(NASOracle):
             # The callable itself cannot be saved; remember that there was one.
             uses_equivalence=self.equivalence is not None,
         )
-        return state
+        return _json_safe(state)
+
+    def options(self):
+        return {**super().options(), **{name: getattr(self, name) for name in EVOLUTION_OPTIONS}}
 
     def set_state(self, state):
         super().set_state(state)
@@ -682,6 +743,7 @@ class RegularizedEvolutionOracle(NASOracle):
         self.untried_neighbours = state.get("untried_neighbours", False)
         self.max_neighbour_values = state.get("max_neighbour_values", 64)
         self.archive_parent_probability = state.get("archive_parent_probability", 0.0)
+        _restore_options(self, state, EVOLUTION_OPTIONS)
         self._reset_class_cache()
         if state.get("uses_equivalence") and self.equivalence is None:
             warnings.warn(
@@ -707,7 +769,7 @@ def fast_mutation_probabilities(num_decisions, beta=1.5):
     return tuple(float(w) for w in weights / weights.sum())
 
 
-class RegularizedEvolution(NASTuner):
+class RegularizedEvolution(OracleTuner):
     """Tuner that searches with regularized (aging) evolution.
 
     A drop-in replacement for `keras_tuner.RandomSearch`: same arguments,
@@ -719,7 +781,7 @@ class RegularizedEvolution(NASTuner):
         objective: str, `keras_tuner.Objective`, or list of them.
         max_trials: int, default 10. Total number of trials.
         population_size: int, default 10. See `RegularizedEvolutionOracle`.
-        sample_size: int, default 5. Tournament size.
+        sample_size: int, default 8. Tournament size.
         num_mutations: int, default 1. Decisions changed per child.
         local_mutation_probability: float in [0, 1], default 0.0.
         crossover_probability: float in [0, 1], default 0.0.
@@ -735,7 +797,8 @@ class RegularizedEvolution(NASTuner):
         hyperparameters, tune_new_entries, allow_new_entries,
         max_retries_per_trial: as in `keras_tuner.RandomSearch`.
         max_consecutive_failed_trials, trial_lease_seconds: see `NASOracle`.
-        **kwargs: arguments of `keras_tuner.Tuner` and `NASTuner`
+        **kwargs: the other arguments of `RegularizedEvolutionOracle` (the
+            multi-objective options) and those of `keras_tuner.Tuner` and `NASTuner`
             (`directory`, `project_name`, `overwrite`, `executions_per_trial`,
             ...).
 
@@ -747,48 +810,4 @@ class RegularizedEvolution(NASTuner):
         Search", AAAI 2019.
     """
 
-    def __init__(
-        self,
-        hypermodel=None,
-        objective=None,
-        max_trials=10,
-        population_size=10,
-        sample_size=5,
-        num_mutations=1,
-        local_mutation_probability=0.0,
-        crossover_probability=0.0,
-        seed=None,
-        hyperparameters=None,
-        tune_new_entries=True,
-        allow_new_entries=True,
-        max_retries_per_trial=0,
-        max_consecutive_failed_trials=3,
-        trial_lease_seconds=None,
-        untried_neighbours=True,
-        equivalence=None,
-        max_neighbour_values=64,
-        archive_parent_probability=0.5,
-        **kwargs,
-    ):
-        self.seed = seed
-        oracle = RegularizedEvolutionOracle(
-            objective=objective,
-            max_trials=max_trials,
-            population_size=population_size,
-            sample_size=sample_size,
-            num_mutations=num_mutations,
-            local_mutation_probability=local_mutation_probability,
-            crossover_probability=crossover_probability,
-            seed=seed,
-            hyperparameters=hyperparameters,
-            tune_new_entries=tune_new_entries,
-            allow_new_entries=allow_new_entries,
-            max_retries_per_trial=max_retries_per_trial,
-            max_consecutive_failed_trials=max_consecutive_failed_trials,
-            trial_lease_seconds=trial_lease_seconds,
-            untried_neighbours=untried_neighbours,
-            equivalence=equivalence,
-            max_neighbour_values=max_neighbour_values,
-            archive_parent_probability=archive_parent_probability,
-        )
-        super().__init__(oracle, hypermodel, **kwargs)
+    oracle_class = RegularizedEvolutionOracle

@@ -10,11 +10,11 @@ import numpy as np
 from keras_tuner.src.engine.oracle import synchronized
 
 from keras_nas_plus._io import atomic_write_text
-from keras_nas_plus.engine.tuner import NASTuner
 from keras_nas_plus.strategies import _controller
 from keras_nas_plus.strategies import _hp
 from keras_nas_plus.strategies.base import NASOracle
 from keras_nas_plus.strategies.base import _check_int
+from keras_nas_plus.strategies.oracle_tuner import OracleTuner
 
 _COMPLETED = keras_tuner.engine.trial.TrialStatus.COMPLETED
 _FAILED = keras_tuner.engine.trial.TrialStatus.FAILED
@@ -160,6 +160,8 @@ class RLControllerOracle(NASOracle):
         hyperparameters, allow_new_entries, tune_new_entries,
         max_retries_per_trial, max_consecutive_failed_trials: as in
             `keras_tuner.Oracle`.
+        **options: `NASOracle`'s other arguments (`trial_lease_seconds`,
+            `pareto_archive`, `crowding_scale`, `pareto_secondary`).
 
     Raises:
         ValueError: if an argument is out of range; the message names it.
@@ -191,6 +193,7 @@ class RLControllerOracle(NASOracle):
         tune_new_entries=True,
         max_retries_per_trial=0,
         max_consecutive_failed_trials=3,
+        **options,
     ):
         if cell not in _controller.CELLS:
             raise ValueError(f"`cell` must be one of {list(_controller.CELLS)}, got {cell!r}.")
@@ -214,6 +217,7 @@ class RLControllerOracle(NASOracle):
             tune_new_entries=tune_new_entries,
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
+            **options,
         )
         self.cell = cell
         self.hidden_units = int(hidden_units)
@@ -547,7 +551,7 @@ class RLControllerOracle(NASOracle):
         self._adam_v = arrays(controller["adam_v"])
 
 
-class RLSearch(NASTuner):
+class RLSearch(OracleTuner):
     """Tuner that searches with a recurrent controller trained by REINFORCE.
 
     A drop-in replacement for `keras_tuner.RandomSearch`: same arguments,
@@ -574,7 +578,7 @@ class RLSearch(NASTuner):
         hyperparameters, tune_new_entries, allow_new_entries,
         max_retries_per_trial, max_consecutive_failed_trials: as in
             `keras_tuner.RandomSearch`.
-        **kwargs: arguments of `keras_tuner.Tuner` and `NASTuner`
+        **kwargs: the other arguments of `RLControllerOracle` and those of `keras_tuner.Tuner` and `NASTuner`
             (`directory`, `project_name`, `overwrite`, `executions_per_trial`,
             ...).
 
@@ -586,48 +590,4 @@ class RLSearch(NASTuner):
         ICLR 2017.
     """
 
-    def __init__(
-        self,
-        hypermodel=None,
-        objective=None,
-        max_trials=10,
-        cell="lstm",
-        hidden_units=32,
-        learning_rate=0.05,
-        batch_size=5,
-        baseline_decay=0.8,
-        entropy_weight=0.0,
-        float_bins=10,
-        reward="rank",
-        reward_window=50,
-        failure_reward=None,
-        seed=None,
-        hyperparameters=None,
-        tune_new_entries=True,
-        allow_new_entries=True,
-        max_retries_per_trial=0,
-        max_consecutive_failed_trials=3,
-        **kwargs,
-    ):
-        self.seed = seed
-        oracle = RLControllerOracle(
-            objective=objective,
-            max_trials=max_trials,
-            cell=cell,
-            hidden_units=hidden_units,
-            learning_rate=learning_rate,
-            batch_size=batch_size,
-            baseline_decay=baseline_decay,
-            entropy_weight=entropy_weight,
-            float_bins=float_bins,
-            reward=reward,
-            reward_window=reward_window,
-            failure_reward=failure_reward,
-            seed=seed,
-            hyperparameters=hyperparameters,
-            tune_new_entries=tune_new_entries,
-            allow_new_entries=allow_new_entries,
-            max_retries_per_trial=max_retries_per_trial,
-            max_consecutive_failed_trials=max_consecutive_failed_trials,
-        )
-        super().__init__(oracle, hypermodel, **kwargs)
+    oracle_class = RLControllerOracle

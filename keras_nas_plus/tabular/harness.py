@@ -9,16 +9,17 @@ import time
 
 import numpy as np
 
-from keras_nas_plus import strategies as oracles
+from keras_nas_plus.strategies.registry import ORACLES
+from keras_nas_plus.strategies.registry import oracle_defaults
 
-STRATEGIES = ("evolution", "rl", "random", "bayesian", "grid")
-"""Strategy names understood by `make_oracle`."""
+STRATEGIES = tuple(name for name in ORACLES if name != "hyperband")
+"""Strategy names understood by `make_oracle` (those of the strategy registry that need no epochs)."""
 
 _TUNER_ID = "tabular-benchmark"
 
 
-EVOLUTION_DEFAULTS = {"population_size": 10, "sample_size": 8}
-"""Regularized-evolution settings tuned on NAS-Bench-201 (docs/benchmarks.md)."""
+EVOLUTION_DEFAULTS = oracle_defaults("evolution", ("population_size", "sample_size"))
+"""Regularized-evolution settings tuned on NAS-Bench-201 (docs/benchmarks.md): the oracle's defaults, 10/8."""
 
 
 def make_oracle(name, hyperparameters, objective, max_trials, seed, equivalence=None, **kwargs):
@@ -46,26 +47,13 @@ def make_oracle(name, hyperparameters, objective, max_trials, seed, equivalence=
     Raises:
         ValueError: on an unknown name.
     """
-    import keras_tuner
-
+    if name not in STRATEGIES:
+        raise ValueError(f"Unknown strategy {name!r}; expected one of {list(STRATEGIES)}.")
+    cls = ORACLES[name]
     common = dict(objective=objective, max_trials=max_trials, hyperparameters=hyperparameters, seed=seed)
-    if name in ("evolution", "rl"):
-        cls = oracles.RegularizedEvolutionOracle if name == "evolution" else oracles.RLControllerOracle
-        params = inspect.signature(cls).parameters
-        if name == "evolution":
-            for key, value in EVOLUTION_DEFAULTS.items():
-                if key in params:
-                    kwargs.setdefault(key, value)
-        if equivalence is not None and "equivalence" in params:
-            kwargs.setdefault("equivalence", equivalence)
-        return cls(**common, **kwargs)
-    if name == "random":
-        return keras_tuner.oracles.RandomSearchOracle(**common, **kwargs)
-    if name == "bayesian":
-        return keras_tuner.oracles.BayesianOptimizationOracle(**common, **kwargs)
-    if name == "grid":
-        return keras_tuner.oracles.GridSearchOracle(**common, **kwargs)
-    raise ValueError(f"Unknown strategy {name!r}; expected one of {list(STRATEGIES)}.")
+    if equivalence is not None and "equivalence" in inspect.signature(cls).parameters:
+        kwargs.setdefault("equivalence", equivalence)
+    return cls(**common, **kwargs)
 
 
 def parse_strategy(spec, default_seeds):
