@@ -1,7 +1,6 @@
 """`NASTuner`: the `keras_tuner.Tuner` subclass all keras_nas_plus tuners share."""
 
 import functools
-import glob
 import json
 import math
 import os
@@ -19,172 +18,28 @@ from keras_tuner.src.engine import tuner_utils
 
 from keras_nas_plus._io import atomic_write_text
 from keras_nas_plus.engine import chief
-from keras_nas_plus.engine import pareto as _pareto
-from keras_nas_plus.engine import trials as _trials
 from keras_nas_plus.engine.memory import TrialMemory
+from keras_nas_plus.engine.records import TrialRecords
+from keras_nas_plus.engine.trial_support import CONSTRAINTS
+from keras_nas_plus.engine.trial_support import ConstraintViolation
+from keras_nas_plus.engine.trial_support import _adapt_keras_tuner_oracle
+from keras_nas_plus.engine.trial_support import _check_constraint
+from keras_nas_plus.engine.trial_support import _CostLogger
+from keras_nas_plus.engine.trial_support import _EpochTunerCallback
+from keras_nas_plus.engine.trial_support import _finite_or_none
+from keras_nas_plus.engine.trial_support import _mark_resumable
+from keras_nas_plus.engine.trial_support import _raise_on_nan_loss  # noqa: F401 (re-exported)
+from keras_nas_plus.engine.trial_support import _stop_new_trials
+from keras_nas_plus.engine.trial_support import _uses_batch_hooks
 from keras_nas_plus.estimation import costs as costs_module
 from keras_nas_plus.estimation import inheritance as _wi
 from keras_nas_plus.estimation import learning_curves as lce
 from keras_nas_plus.estimation.base import check_estimators
 from keras_nas_plus.spaces import _training
 from keras_nas_plus.vocabulary import REJECTED_MESSAGE
-from keras_nas_plus.vocabulary import TRIAL_INFO_FILE
+from keras_nas_plus.vocabulary import TRIAL_INFO_FILE  # noqa: F401 (re-exported)
 from keras_nas_plus.vocabulary import TRIAL_MESSAGE_FILE
 from keras_nas_plus.vocabulary import is_rejected
-
-
-def _count_examples(args, kwargs):
-    """Number of training examples in the `fit` arguments, or None."""
-    x = args[0] if args else kwargs.get("x")
-    if x is None:
-        return None
-    try:
-        return int(len(x))
-    except TypeError:
-        return None
-
-
-def _finite_or_none(value):
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-#: Hard-constraint arguments of `NASTuner` and the cost metric each bounds.
-CONSTRAINTS = {"max_params": "params", "max_flops": "flops", "max_latency_ms": "latency_ms"}
-
-
-class ConstraintViolation(keras_tuner.errors.FailedTrialError):
-    """An architecture exceeds a hard constraint; it is rejected untrained."""
-
-
-class _CostLogger(keras.callbacks.Callback):
-    """Adds the model's cost metrics to the logs of every epoch."""
-
-    def __init__(self, costs):
-        super().__init__()
-        self.costs = dict(costs)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            for name, value in self.costs.items():
-                logs.setdefault(name, value)
-
-
-class _EpochTunerCallback(tuner_utils.TunerCallback):
-    """Keras Tuner's `TunerCallback` without its per-batch hooks.
-
-    Keras Tuner's version reads `self.model` after every batch to call the
-    tuner's (empty) `on_batch_begin` / `on_batch_end`. On the JAX backend each
-    such read copies the whole training state back into the model's
-    variables, so the device waits for the host on every step. `NASTuner`
-    uses this class instead unless a subclass overrides those tuner hooks.
-    """
-
-    def on_batch_begin(self, batch, logs=None):
-        pass
-
-    def on_batch_end(self, batch, logs=None):
-        pass
-
-
-def _uses_batch_hooks(tuner):
-    cls = type(tuner)
-    return (cls.on_batch_begin is not keras_tuner.Tuner.on_batch_begin
-            or cls.on_batch_end is not keras_tuner.Tuner.on_batch_end)
-
-
-def _check_constraint(name, value):
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"`{name}` must be a positive number or None, got {value!r}.")
-    return value
-
-
-def _raise_on_nan_loss(results):
-    """A NaN/inf training loss fails the trial (accuracy may still look finite)."""
-    if not isinstance(results, keras.callbacks.History):
-        return
-    for epoch, loss in enumerate(results.history.get("loss", [])):
-        if loss is None or not math.isfinite(float(loss)):
-            raise keras_tuner.errors.FailedTrialError(
-                f"training loss became {loss} at epoch {epoch + 1}; the trial is recorded as failed"
-            )
-
-
-def _mark_resumable(kwargs):
-    """Lets Keras Tuner resume a project killed before its tuner file existed.
-
-    Keras Tuner reloads only when `<tuner_id>.json` exists, which it first
-    writes after the first trial ends; a process killed before would start
-    over and overwrite ended trials. An empty tuner file fixes that.
-    """
-    if kwargs.get("overwrite"):
-        return
-    project_dir = os.path.join(str(kwargs.get("directory") or "."), kwargs.get("project_name") or "untitled_project")
-    tuner_file = os.path.join(project_dir, os.environ.get("KERASTUNER_TUNER_ID", "tuner0") + ".json")
-    if os.path.exists(tuner_file):
-        return
-    if os.path.exists(os.path.join(project_dir, "oracle.json")) or glob.glob(
-        os.path.join(glob.escape(project_dir), "trial_*", "trial.json")
-    ):
-        atomic_write_text(tuner_file, "{}")
-
-
-def _adapt_keras_tuner_oracle(oracle):
-    """Keras Tuner's own oracles: the end of a trial as our oracles handle it.
-
-    1. Our consecutive-failure check, raised outside their lock. Rejected
-       trials do not count as failures (as in our oracles). Keras Tuner
-       raises the abort inside its synchronized `end_trial`, whose lock is
-       then never released: harmless in one thread, but a chief serving
-       workers from a gRPC thread would hang. The check here only records
-       the abort; `end_trial` raises it after the lock is released and leaves
-       it in `oracle.abort_reason` (read by the chief, `engine/chief.py`).
-    2. The oracle's state is saved once more after `end_trial`: Keras Tuner
-       saves it before it drops the ended trial from `ongoing_trials`, and a
-       search resumed from that file runs the trial again. A single process
-       saves again anyway (`BaseTuner.on_trial_end`), a chief serving
-       workers did not (seen in the GPU showcase's run 6: a resumed KT
-       RandomSearch re-ran its last, completed trial).
-    """
-    check = _trials.check_consecutive_failures
-    pending = []
-
-    def deferred_check():
-        try:
-            check(oracle)
-        except RuntimeError as e:
-            pending.append(str(e))
-
-    locked_end_trial = oracle.end_trial
-
-    def end_trial(trial):
-        del pending[:]
-        locked_end_trial(trial)
-        if isinstance(oracle, keras_tuner.Oracle):  # not a worker's `OracleClient`: the chief saves
-            _save_state(oracle)
-        if pending:
-            oracle.abort_reason = pending.pop()
-            raise RuntimeError(oracle.abort_reason)
-
-    oracle._check_consecutive_failures = deferred_check
-    oracle.end_trial = end_trial
-
-
-@keras_tuner.synchronized
-def _save_state(oracle):
-    oracle.save()
-
-
-@keras_tuner.synchronized
-def _stop_new_trials(oracle):
-    """No trial starts after this (the oracle answers STOPPED as at `max_trials`).
-
-    Keras Tuner reads `max_trials=0` as "no limit": a budget spent before any
-    trial started still lets one trial run.
-    """
-    oracle.max_trials = max(len(oracle.trials), 1)
 
 
 def _estimated_build(estimator, build, hp, hypermodel=None):
@@ -194,7 +49,7 @@ def _estimated_build(estimator, build, hp, hypermodel=None):
     return estimator.build_model(hp, build)
 
 
-class NASTuner(keras_tuner.Tuner):
+class NASTuner(TrialRecords, keras_tuner.Tuner):
     """A `keras_tuner.Tuner` that records what NAS users need per trial.
 
     Besides Keras Tuner's own files, every trial directory gets a
@@ -582,108 +437,6 @@ class NASTuner(keras_tuner.Tuner):
             results, self.oracle.objective, "HyperModel.fit()"
         )
         return results
-
-    def _with_costs(self, results, costs):
-        """Adds the cost metrics to what `HyperModel.fit` returned."""
-        if isinstance(results, keras.callbacks.History):
-            epochs = max((len(v) for v in results.history.values()), default=0)
-            for name, value in costs.items():
-                if name not in results.history or len(results.history[name]) != epochs:
-                    results.history[name] = [value] * epochs
-            return results
-        if isinstance(results, dict):
-            return {**costs, **results}
-        if isinstance(results, (int, float)) and not isinstance(results, bool) or (
-            hasattr(results, "dtype") and getattr(results, "ndim", 1) == 0
-        ):
-            return {**costs, self.oracle.objective.name: float(results)}
-        return results
-
-    def _record_trial_info(self, trial, model, results, args, kwargs):
-        history = {}
-        costs = self._trial_costs.get(trial.trial_id, {})
-        if isinstance(results, keras.callbacks.History):
-            history = {
-                k: [_finite_or_none(v) for v in values]
-                for k, values in results.history.items()
-                if k not in costs
-            }
-        epochs_trained = max((len(v) for v in history.values()), default=0)
-        input_shape = None
-        try:
-            input_shape = [None if d is None else int(d) for d in model.inputs[0].shape]
-        except (AttributeError, IndexError, TypeError):
-            pass
-        info = self.get_trial_info(trial.trial_id)
-        info.update(
-            trial_id=trial.trial_id,
-            num_params=int(model.count_params()),
-            epochs_trained=int(info.get("epochs_trained", 0)) + epochs_trained,
-            input_shape=input_shape,
-            num_train_examples=_count_examples(args, kwargs),
-            costs={k: _finite_or_none(v) for k, v in costs.items()},
-            history=history,
-        )
-        for estimator in self.estimators:
-            info.update(estimator.record(trial, model, results))
-        info.update(self.extra_trial_info(trial, model, results))
-        atomic_write_text(self._trial_info_fname(trial.trial_id), json.dumps(info))
-
-    def _trial_info_fname(self, trial_id):
-        return os.path.join(self.get_trial_dir(trial_id), TRIAL_INFO_FILE)
-
-    def get_trial_info(self, trial_id):
-        """The `nas_trial.json` record of a trial (`{}` if none yet)."""
-        fname = self._trial_info_fname(trial_id)
-        if not os.path.exists(fname):
-            return {}
-        try:
-            with open(fname) as f:
-                return json.load(f)
-        except ValueError:
-            return {}
-
-    def get_pareto_front(self):
-        """The completed trials that no other completed trial dominates.
-
-        Uses the oracle's objectives (each with its direction); with a single
-        objective this is the best trial (and any tie). Rejected, failed and
-        NaN trials are ignored.
-
-        Returns:
-            list of dicts, sorted by the first objective (best first), each
-            with `"trial_id"`, `"trial"` (the `keras_tuner` Trial),
-            `"hyperparameters"` (dict of values), `"objectives"` (dict name ->
-            value at the trial's best step) and `"costs"` (dict of the cost
-            metrics, see `keras_nas_plus.costs`).
-        """
-        objectives = _trials.objectives_of(self.oracle.objective)
-        trials, rows = [], []
-        for trial_id in sorted(self.oracle.trials):
-            trial = self.oracle.trials[trial_id]
-            if trial.status != "COMPLETED":
-                continue
-            values = _trials.trial_objective_values(trial, objectives)
-            if values is None:
-                continue
-            trials.append(trial)
-            rows.append(values)
-        if not trials:
-            return []
-        points = _pareto.orient(rows, [o.direction for o in objectives])
-        front = sorted(_pareto.pareto_front(points), key=lambda i: tuple(points[i]))
-        result = []
-        for i in front:
-            trial = trials[i]
-            info = self.get_trial_info(trial.trial_id)
-            result.append({
-                "trial_id": trial.trial_id,
-                "trial": trial,
-                "hyperparameters": dict(trial.hyperparameters.values),
-                "objectives": {o.name: v for o, v in zip(objectives, rows[i])},
-                "costs": info.get("costs") or {},
-            })
-        return result
 
     def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
         # Keras Tuner imports tensorboard for every trial on the TensorFlow

@@ -275,6 +275,11 @@ class RLAutoTuner(NASAutoTuner):
 # ----------------------------------------------------------------- blocks
 
 
+def _block_config(block, config, keys):
+    """`config` (the Block's own) plus the block's `keys` attributes."""
+    return dict(config, **{key: getattr(block, key) for key in keys})
+
+
 def _single_input(inputs):
     inputs = keras.tree.flatten(inputs)
     if len(inputs) != 1:
@@ -386,20 +391,8 @@ class MacroBlock(_ak_block.Block):
         return self._space(_placeholder_shape(x)).build_body(hp, x, prefix=f"{self.name}_")
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "min_layers": self.min_layers,
-                "max_layers": self.max_layers,
-                "operations": self.operations,
-                "filters": self.filters,
-                "skip_connections": self.skip_connections,
-                "merge": self.merge,
-                "downsample_at": self.downsample_at,
-                "stem_filters": self.stem_filters,
-            }
-        )
-        return config
+        return _block_config(self, super().get_config(), ("min_layers", "max_layers", "operations", "filters",
+                                                         "skip_connections", "merge", "downsample_at", "stem_filters"))
 
 
 @keras.saving.register_keras_serializable(package="keras_nas_plus")
@@ -486,15 +479,5 @@ class CellBlock(_ak_block.Block):
         return self._space(_placeholder_shape(x)).build_body(hp, x, prefix=f"{self.name}_")
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "filters": self.filters,
-                "num_cells": self.num_cells,
-                "num_blocks": self.num_blocks,
-                "num_reductions": self.num_reductions,
-                "operations": self.operations,
-                "bn_momentum": self.bn_momentum,
-            }
-        )
-        return config
+        return _block_config(self, super().get_config(), ("filters", "num_cells", "num_blocks", "num_reductions",
+                                                         "operations", "bn_momentum"))

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from keras_nas_plus.morphism import _graph as g
-from keras_nas_plus.morphism._transfer import ChannelMap
+from keras_nas_plus.morphism._maps import ChannelMap
 from keras_nas_plus.morphism._transfer import Transfer
 
 

@@ -10,6 +10,10 @@ Reference:
 import keras
 import keras_tuner
 
+from keras_nas_plus.spaces._common import classifier_head
+from keras_nas_plus.spaces._common import compile_network
+from keras_nas_plus.spaces._common import space_config
+
 OPERATIONS = (
     "sep_conv_3x3",
     "sep_conv_5x5",
@@ -345,12 +349,7 @@ class CellSearchSpace(keras_tuner.HyperModel):
         x = inputs
         if self.rescale is not None:
             x = keras.layers.Rescaling(self.rescale, name="rescale")(x)
-        prev = self.build_body(hp, x)
-        x = keras.layers.ReLU(name="head_relu")(prev)
-        x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
-        outputs = keras.layers.Dense(self.num_classes, activation="softmax", name="classifier",
-                                       dtype="float32")(x)  # float32 softmax under mixed precision
-        return keras.Model(inputs, outputs, name=self.name)
+        return classifier_head(inputs, self.build_body(hp, x), self.num_classes, self.name)
 
     def build(self, hp):
         """Builds and compiles the network chosen by `hp`.
@@ -362,32 +361,12 @@ class CellSearchSpace(keras_tuner.HyperModel):
             compiled `keras.Model`.
         """
         model = self.build_network(hp)
-        model.compile(
-            optimizer=self.optimizer or keras.optimizers.Adam(self.learning_rate),
-            loss=self.loss or "sparse_categorical_crossentropy",
-            metrics=self.metrics or ["accuracy"],
-        )
-        return model
+        return compile_network(self, model)
 
     def get_config(self):
         """Returns the constructor arguments as a JSON-serialisable dict."""
-        return {
-            "input_shape": list(self.input_shape),
-            "num_classes": self.num_classes,
-            "filters": self.filters,
-            "num_cells": self.num_cells,
-            "num_blocks": self.num_blocks,
-            "num_reductions": self.num_reductions,
-            "operations": list(self.operations),
-            "rescale": self.rescale,
-            "bn_momentum": self.bn_momentum,
-            "learning_rate": self.learning_rate,
-            "optimizer": self.optimizer,
-            "loss": self.loss,
-            "metrics": self.metrics,
-            "name": self.name,
-            "tunable": self.tunable,
-        }
+        return space_config(self, filters=self.filters, num_cells=self.num_cells, num_blocks=self.num_blocks,
+                            num_reductions=self.num_reductions, operations=list(self.operations))
 
     @classmethod
     def from_config(cls, config):

@@ -11,6 +11,10 @@ import itertools
 import keras
 import keras_tuner
 
+from keras_nas_plus.spaces._common import classifier_head
+from keras_nas_plus.spaces._common import compile_network
+from keras_nas_plus.spaces._common import space_config
+
 OPERATIONS = (
     "none",
     "skip_connect",
@@ -382,11 +386,7 @@ class NASBench201Space(keras_tuner.HyperModel):
             for k in range(self.num_cells):
                 x = build_nb201_cell(x, ops, c, name=f"stage{stage}_cell{k}", bn_momentum=m)
         x = keras.layers.BatchNormalization(momentum=m, name="head_bn")(x)
-        x = keras.layers.ReLU(name="head_relu")(x)
-        x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
-        outputs = keras.layers.Dense(self.num_classes, activation="softmax", name="classifier",
-                                       dtype="float32")(x)  # float32 softmax under mixed precision
-        return keras.Model(inputs, outputs, name=self.name)
+        return classifier_head(inputs, x, self.num_classes, self.name)
 
     def build(self, hp):
         """Builds and compiles the network chosen by `hp`.
@@ -399,30 +399,11 @@ class NASBench201Space(keras_tuner.HyperModel):
         """
         ops = define_hyperparameters(hp, self.default_arch)
         model = self.build_network(ops)
-        model.compile(
-            optimizer=self.optimizer or keras.optimizers.Adam(self.learning_rate),
-            loss=self.loss or "sparse_categorical_crossentropy",
-            metrics=self.metrics or ["accuracy"],
-        )
-        return model
+        return compile_network(self, model)
 
     def get_config(self):
         """Returns the constructor arguments as a JSON-serialisable dict."""
-        return {
-            "input_shape": list(self.input_shape),
-            "num_classes": self.num_classes,
-            "filters": self.filters,
-            "num_cells": self.num_cells,
-            "rescale": self.rescale,
-            "bn_momentum": self.bn_momentum,
-            "learning_rate": self.learning_rate,
-            "optimizer": self.optimizer,
-            "loss": self.loss,
-            "metrics": self.metrics,
-            "default_arch": self.default_arch,
-            "name": self.name,
-            "tunable": self.tunable,
-        }
+        return space_config(self, filters=self.filters, num_cells=self.num_cells, default_arch=self.default_arch)
 
     @classmethod
     def from_config(cls, config):

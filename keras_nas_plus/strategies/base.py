@@ -25,7 +25,6 @@ See docs/long_searches.md.
 
 import json
 import math
-import os
 import time
 import traceback
 import warnings
@@ -35,12 +34,13 @@ import numpy as np
 
 from keras_tuner.src.engine import metrics_tracking as _metrics_tracking
 
-from keras_nas_plus._io import atomic_write_text
 from keras_nas_plus.engine import pareto as _pareto
 from keras_nas_plus.engine.trials import check_consecutive_failures  # noqa: F401 (re-exported)
 from keras_nas_plus.engine.trials import objectives_of
 from keras_nas_plus.engine.trials import trial_objective_values
 from keras_nas_plus.strategies import _hp
+from keras_nas_plus.strategies._resume import ResumableState
+from keras_nas_plus.strategies._resume import _json_safe
 from keras_nas_plus.vocabulary import PARENT_KEY
 from keras_nas_plus.vocabulary import REJECTED_MESSAGE  # noqa: F401 (re-exported)
 from keras_nas_plus.vocabulary import is_rejected
@@ -51,22 +51,6 @@ _COMPLETED = keras_tuner.engine.trial.TrialStatus.COMPLETED
 _FAILED = keras_tuner.engine.trial.TrialStatus.FAILED
 _IDLE = keras_tuner.engine.trial.TrialStatus.IDLE
 _ENDED = (_COMPLETED, _FAILED)
-
-
-_PLAIN_TYPES = (str, int, float, bool, type(None))
-
-
-def _json_safe(obj):
-    """Recursively converts numpy scalars/arrays and tuples to JSON types."""
-    if type(obj) in _PLAIN_TYPES:  # fast path: most of a state is plain
-        return obj
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _json_safe(obj.tolist())
-    return _hp.to_python(obj)
 
 
 def _check_int(name, value, minimum, maximum=None):
@@ -105,7 +89,7 @@ def _check_probability(name, value):
         raise ValueError(f"`{name}` must be a float in [0, 1], got {value!r}.")
 
 
-class NASOracle(keras_tuner.Oracle):
+class NASOracle(ResumableState, keras_tuner.Oracle):
     """Base class of the keras_nas_plus oracles (not used directly).
 
     Subclasses implement `propose(trial_id, rng)` returning a dict of values
@@ -420,110 +404,6 @@ class NASOracle(keras_tuner.Oracle):
         super().set_state(state)
         self.mnas_scalarization = state.get("mnas_scalarization")
         _restore_options(self, state, MULTI_OBJECTIVE_OPTIONS)
-
-    def save(self):
-        atomic_write_text(self._get_oracle_fname(), json.dumps(self.get_state()))
-
-    def _save_trial(self, trial):
-        fname = os.path.join(self._get_trial_dir(trial.trial_id), "trial.json")
-        atomic_write_text(fname, json.dumps(_json_safe(trial.get_state())))
-
-    # ------------------------------------------------------------- resume
-    def reload(self):
-        fname = self._get_oracle_fname()
-        try:
-            with open(fname) as f:
-                json.load(f)
-        except (ValueError, UnicodeDecodeError, FileNotFoundError) as e:
-            warnings.warn(
-                f"The oracle state file {fname} is missing or unreadable ({e}); it was "
-                "probably truncated or lost in a crash. Rebuilding the oracle from the "
-                "trial files."
-            )
-            self._reload_from_trials()
-            return
-        super().reload()
-        self._reconcile_with_trial_files()
-
-    def _reconcile_with_trial_files(self, from_state=True):
-        """Makes the reloaded bookkeeping agree with the trial files.
-
-        A process killed between writing a trial file and `oracle.json` (both
-        atomic) leaves them one step apart; the trial files are newer:
-
-        * a trial whose file says it ended (COMPLETED/FAILED) but that is not
-          in `end_order` has ended: it is recorded as ended, not re-run;
-        * a trial that `oracle.json` never recorded (killed while being
-          created) is forgotten and proposed again (same id, same values);
-          without `oracle.json` (`from_state=False`) every trial that never
-          ended is queued for a retry;
-        * Keras Tuner saves the oracle before it removes an ended trial from
-          `ongoing_trials`, so ended trials are taken out of the retry queue.
-
-        A retried trial starts with empty metrics.
-        """
-        ended = set(self.end_order)
-        started = set(self.start_order)
-        queued = set(self._retry_queue)
-        recovered = []
-        for trial_id in sorted(self.trials):
-            trial = self.trials[trial_id]
-            if trial_id not in started and from_state and trial.status not in _ENDED:
-                # Killed while being created, before `oracle.json` recorded
-                # it: it never started. Forget it; the oracle proposes the
-                # same values again under the same id (seeded proposals),
-                # with its own bookkeeping (e.g. a policy's sample) intact.
-                del self.trials[trial_id]
-                continue
-            if trial_id not in started:
-                self.start_order.append(trial_id)
-                started.add(trial_id)
-            values_hash = self._compute_values_hash(trial.hyperparameters.values)
-            self._tried_so_far.add(values_hash)
-            self._id_to_hash[trial_id] = values_hash
-            if trial_id in ended:
-                continue
-            if trial.status in _ENDED:
-                self.end_order.append(trial_id)
-                ended.add(trial_id)
-                self._run_times[trial_id] = max(1, self._run_times[trial_id])
-                recovered.append(trial)
-            elif trial_id not in queued:
-                self._retry_queue.append(trial_id)
-                queued.add(trial_id)
-            if trial.status == _RUNNING:
-                trial.metrics = _metrics_tracking.MetricsTracker()
-        self._retry_queue = [t for t in self._retry_queue if t not in ended]
-        # Retry in trial-id order (Keras Tuner pops from the end).
-        self._retry_queue.sort(reverse=True)
-        for trial in recovered:
-            self.on_trial_recovered(trial)
-
-    def on_trial_recovered(self, trial):
-        """Hook: `trial` ended before a kill, but `oracle.json` missed it.
-
-        Called during a resume, once per such trial, after it was recorded
-        as ended. Oracles that learn from ended trials outside the trial
-        files (e.g. a policy updated from rewards) catch up here.
-        """
-
-    def _reload_from_trials(self):
-        """Rebuilds the oracle's bookkeeping from `trial_*/trial.json` files."""
-        import glob
-
-        trial_files = sorted(glob.glob(os.path.join(self._project_dir, "trial_*", "trial.json")))
-        for fname in trial_files:
-            try:
-                trial = keras_tuner.engine.trial.Trial.load(fname)
-            except (ValueError, KeyError, UnicodeDecodeError):
-                warnings.warn(f"Skipping the unreadable trial file {fname}.")
-                continue
-            self.trials[trial.trial_id] = trial
-        for trial_id in sorted(self.trials):
-            self.update_space(self.trials[trial_id].hyperparameters)
-        # `end_order` is rebuilt in trial-id order: the true order is lost
-        # with `oracle.json`.
-        self._reconcile_with_trial_files(from_state=False)
 
     # -------------------------------------------- trial lifecycle (locked)
     def _holder(self, trial_id):

@@ -208,17 +208,10 @@ class RLControllerOracle(NASOracle):
         _check_int("reward_window", reward_window, 2)
         if failure_reward is not None:
             _check_float("failure_reward", failure_reward)
-        super().__init__(
-            objective=objective,
-            max_trials=max_trials,
-            seed=seed,
-            hyperparameters=hyperparameters,
-            allow_new_entries=allow_new_entries,
-            tune_new_entries=tune_new_entries,
-            max_retries_per_trial=max_retries_per_trial,
-            max_consecutive_failed_trials=max_consecutive_failed_trials,
-            **options,
-        )
+        super().__init__(objective=objective, max_trials=max_trials, seed=seed, hyperparameters=hyperparameters,
+                         allow_new_entries=allow_new_entries, tune_new_entries=tune_new_entries,
+                         max_retries_per_trial=max_retries_per_trial,
+                         max_consecutive_failed_trials=max_consecutive_failed_trials, **options)
         self.cell = cell
         self.hidden_units = int(hidden_units)
         self.learning_rate = float(learning_rate)
