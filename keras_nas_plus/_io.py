@@ -1,7 +1,35 @@
-"""Small file helpers."""
+"""Small file helpers: atomic writes and JSON-safe values."""
 
 import os
 import tempfile
+
+import numpy as np
+
+_PLAIN_TYPES = (str, int, float, bool, type(None))
+
+
+def to_python(value):
+    """Converts numpy scalars to plain Python types (JSON- and gRPC-safe)."""
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+def json_safe(obj):
+    """Recursively converts numpy scalars/arrays and tuples to JSON types."""
+    if type(obj) in _PLAIN_TYPES:  # fast path: most of a state is plain
+        return obj
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    return to_python(obj)
 
 
 def atomic_write_text(path, text):

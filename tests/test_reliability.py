@@ -16,6 +16,7 @@ import pytest
 
 from keras_nas_plus.oracles import PARENT_KEY
 from keras_nas_plus.oracles import RegularizedEvolutionOracle
+from keras_nas_plus import _io
 from keras_nas_plus.oracles import base
 
 pytestmark = pytest.mark.core
@@ -139,7 +140,7 @@ def patch_writes(monkeypatch, fn):
 def count_writes(factory, directory, monkeypatch):
     """Write calls of an uninterrupted run, and where each trial's start."""
     calls, starts = [], []
-    real = base.atomic_write_text
+    real = _io.atomic_write_text
 
     def counting(path, text):
         calls.append(path)
@@ -169,7 +170,7 @@ def kill_and_resume(tmp_path, monkeypatch, factory, trials):
     expected = reference(factory, tmp_path / "ref")
     total, starts = count_writes(factory, tmp_path / "count", monkeypatch)
     assert len(starts) == MAX_TRIALS + 1 and total >= 3 * MAX_TRIALS
-    real = base.atomic_write_text
+    real = _io.atomic_write_text
     keep = []  # keep killed oracles alive: Keras Tuner's locks are keyed by object
     bounds = starts[1:] + [total]
     points = [k + 1 for j in trials for k in range(starts[j], bounds[j])]

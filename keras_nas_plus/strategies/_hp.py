@@ -12,6 +12,8 @@ import math
 import keras_tuner
 import numpy as np
 
+from keras_nas_plus._io import to_python
+
 #: Values whose name starts with this prefix are bookkeeping (e.g. the parent
 #: trial id), never hyperparameters: they are excluded from duplicate hashes
 #: and from mutation.
@@ -60,17 +62,6 @@ def discrete_values(hp):
         return values if len(values) <= _MAX_ENUMERATED else None
     values = getattr(hp, "values", None)
     return list(values) if values is not None else None
-
-
-def to_python(value):
-    """Converts numpy scalars to plain Python types (JSON- and gRPC-safe)."""
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    return value
 
 
 def sample_value(hp, rng):

@@ -10,30 +10,13 @@ import os
 import warnings
 
 import keras_tuner
-import numpy as np
 from keras_tuner.src.engine import metrics_tracking as _metrics_tracking
 
 from keras_nas_plus._io import atomic_write_text
-from keras_nas_plus.strategies import _hp
+from keras_nas_plus._io import json_safe as _json_safe
 
 _RUNNING = keras_tuner.engine.trial.TrialStatus.RUNNING
 _ENDED = (keras_tuner.engine.trial.TrialStatus.COMPLETED, keras_tuner.engine.trial.TrialStatus.FAILED)
-
-
-_PLAIN_TYPES = (str, int, float, bool, type(None))
-
-
-def _json_safe(obj):
-    """Recursively converts numpy scalars/arrays and tuples to JSON types."""
-    if type(obj) in _PLAIN_TYPES:  # fast path: most of a state is plain
-        return obj
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _json_safe(obj.tolist())
-    return _hp.to_python(obj)
 
 
 class ResumableState:

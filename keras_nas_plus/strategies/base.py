@@ -40,7 +40,7 @@ from keras_nas_plus.engine.trials import objectives_of
 from keras_nas_plus.engine.trials import trial_objective_values
 from keras_nas_plus.strategies import _hp
 from keras_nas_plus.strategies._resume import ResumableState
-from keras_nas_plus.strategies._resume import _json_safe
+from keras_nas_plus._io import json_safe as _json_safe
 from keras_nas_plus.vocabulary import PARENT_KEY
 from keras_nas_plus.vocabulary import REJECTED_MESSAGE  # noqa: F401 (re-exported)
 from keras_nas_plus.vocabulary import is_rejected
