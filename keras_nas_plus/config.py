@@ -269,10 +269,26 @@ def _validate_space(space):
     _check_kwargs("space", space_class(t), kwargs, _SPACE_RESERVED)
 
 
+#: Strategy types that accept `strategy.initial_architectures` (warm start).
+WARM_START_STRATEGIES = ("evolution", "rl", "random")
+
+
+def _validate_initial_architectures(value):
+    ok = value == "references" or (isinstance(value, list) and value and all(
+        isinstance(e, str) or (isinstance(e, dict) and all(isinstance(k, str) for k in e)) for e in value))
+    _check("strategy.initial_architectures", ok, value,
+           "'references' or a non-empty list of reference names and mappings of hyperparameter values")
+
+
 def _validate_strategy(strategy):
     t = strategy.get("type")
     _check("strategy.type", t in STRATEGY_TYPES, t, f"one of {', '.join(STRATEGY_TYPES)}")
     kwargs = {k: v for k, v in strategy.items() if k != "type"}
+    if "initial_architectures" in kwargs:  # warm start (issue 23)
+        if t not in WARM_START_STRATEGIES:
+            raise ConfigError(f"strategy.initial_architectures: strategy type {t!r} cannot warm start; "
+                              f"use one of {', '.join(WARM_START_STRATEGIES)}")
+        _validate_initial_architectures(kwargs["initial_architectures"])
     _check_kwargs("strategy", strategy_class(t), kwargs, _STRATEGY_RESERVED)
 
 

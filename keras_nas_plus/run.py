@@ -22,6 +22,7 @@ from keras_nas_plus import _workers
 from keras_nas_plus import config as config_module
 from keras_nas_plus import datasets
 from keras_nas_plus._io import atomic_write_text
+from keras_nas_plus.oracles.warm_start import INITIAL_KEY
 
 RESULTS_FILE = "results.json"
 CONFIG_FILE = "config.json"
@@ -213,6 +214,7 @@ def collect_trials(tuner, space):
             "stopped_early": bool((info.get("learning_curve") or {}).get("stopped", False)),
             "costs": info.get("costs"),
             "rejected": bool(info.get("rejected", False)),
+            "initial_architecture": values.get(INITIAL_KEY),  # warm start (issue 23)
         })
     return records
 

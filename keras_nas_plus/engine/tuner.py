@@ -608,6 +608,9 @@ class NASTuner(keras_tuner.Tuner):
             history=history,
         )
         info.update(self._inheritance_info.pop(trial.trial_id, {}))  # issue 6
+        initial = trial.hyperparameters.values.get("nas/initial_architecture")  # warm start (issue 23)
+        if initial is not None:
+            info["initial_architecture"] = initial
         info.update(self.extra_trial_info(trial, model, results))
         # --- learning-curve extrapolation (issue 5) ---
         if getattr(self, "_lce_record", None):

@@ -13,9 +13,10 @@ from keras_nas_plus.oracles.base import NASOracle
 from keras_nas_plus.oracles.base import _check_int
 from keras_nas_plus.oracles.base import _check_probability
 from keras_nas_plus.oracles.base import objectives_of
+from keras_nas_plus.oracles.warm_start import WarmStartMixin
 
 
-class RegularizedEvolutionOracle(NASOracle):
+class RegularizedEvolutionOracle(WarmStartMixin, NASOracle):
     """Regularized (aging) evolution over any Keras Tuner search space.
 
     The search starts with `population_size` random trials. Afterwards each
@@ -90,6 +91,11 @@ class RegularizedEvolutionOracle(NASOracle):
             least-explored Pareto-archive member rather than a tournament
             winner (Pareto local search); ignored with one objective.
             Chosen on NAS-Bench-201 (docs/multiobjective.md).
+        initial_architectures: None (default), `"references"`, or a list of
+            dicts of hyperparameter values and/or reference names: proposed
+            first, in order, before any random member; they join the
+            population like any completed trial (warm start, see
+            `keras_nas_plus.oracles.warm_start` and docs/warm_start.md).
         hyperparameters, allow_new_entries, tune_new_entries,
         max_retries_per_trial: as in `keras_tuner.Oracle`.
         max_consecutive_failed_trials, trial_lease_seconds: see `NASOracle`
@@ -124,6 +130,7 @@ class RegularizedEvolutionOracle(NASOracle):
         equivalence=None,
         max_neighbour_values=64,
         archive_parent_probability=0.5,
+        initial_architectures=None,
     ):
         if equivalence is not None and not callable(equivalence):
             raise ValueError(f"`equivalence` must be callable or None, got {equivalence!r}.")
@@ -156,6 +163,7 @@ class RegularizedEvolutionOracle(NASOracle):
         self.max_neighbour_values = int(max_neighbour_values)
         self.equivalence = equivalence
         self.archive_parent_probability = float(archive_parent_probability)
+        self._init_warm_start(initial_architectures)
         #: None or `callable(parent_values, child_values) -> bool`: with
         #: untried neighbours, children it accepts are drawn first (all
         #: neighbours when it accepts none). Set by `NASTuner` with
@@ -732,6 +740,10 @@ class RegularizedEvolution(NASTuner):
         archive_parent_probability: float in [0, 1], default 0.5. With
             several objectives, chance of taking the least-explored
             Pareto-archive member as parent; see `RegularizedEvolutionOracle`.
+        initial_architectures: None (default), `"references"` (every point
+            of `hypermodel.references()`), or a list of dicts of
+            hyperparameter values and/or reference names, proposed first
+            (warm start; see docs/warm_start.md).
         hyperparameters, tune_new_entries, allow_new_entries,
         max_retries_per_trial: as in `keras_tuner.RandomSearch`.
         max_consecutive_failed_trials, trial_lease_seconds: see `NASOracle`.
@@ -768,6 +780,7 @@ class RegularizedEvolution(NASTuner):
         equivalence=None,
         max_neighbour_values=64,
         archive_parent_probability=0.5,
+        initial_architectures=None,
         **kwargs,
     ):
         self.seed = seed
@@ -790,5 +803,7 @@ class RegularizedEvolution(NASTuner):
             equivalence=equivalence,
             max_neighbour_values=max_neighbour_values,
             archive_parent_probability=archive_parent_probability,
+            initial_architectures=initial_architectures,
         )
         super().__init__(oracle, hypermodel, **kwargs)
+        oracle.prepare_initial_architectures(self.hypermodel)

@@ -15,6 +15,7 @@ from keras_nas_plus.oracles import _controller
 from keras_nas_plus.oracles import _hp
 from keras_nas_plus.oracles.base import NASOracle
 from keras_nas_plus.oracles.base import _check_int
+from keras_nas_plus.oracles.warm_start import WarmStartMixin
 
 _COMPLETED = keras_tuner.engine.trial.TrialStatus.COMPLETED
 _FAILED = keras_tuner.engine.trial.TrialStatus.FAILED
@@ -86,7 +87,7 @@ def _nearest_index(hp, choices, value):
     return int(np.argmin(dist))
 
 
-class RLControllerOracle(NASOracle):
+class RLControllerOracle(WarmStartMixin, NASOracle):
     """Search with a recurrent controller trained by REINFORCE.
 
     An autoregressive controller (an LSTM or GRU cell shared across steps)
@@ -157,6 +158,12 @@ class RLControllerOracle(NASOracle):
             the normalised reward, e.g. 0.0 = worst rank).
         seed: int or None. Random seed (controller initialisation and
             sampling).
+        initial_architectures: None (default), `"references"`, or a list of
+            dicts of hyperparameter values and/or reference names: proposed
+            first, in order, before any sampled trial (warm start, see
+            `keras_nas_plus.oracles.warm_start`). The controller *trains* on
+            their rewards: each one's path (`path_of`) is credited like a
+            sampled trial's, an off-policy sample as for the random fallback.
         hyperparameters, allow_new_entries, tune_new_entries,
         max_retries_per_trial, max_consecutive_failed_trials: as in
             `keras_tuner.Oracle`.
@@ -191,6 +198,7 @@ class RLControllerOracle(NASOracle):
         tune_new_entries=True,
         max_retries_per_trial=0,
         max_consecutive_failed_trials=3,
+        initial_architectures=None,
     ):
         if cell not in _controller.CELLS:
             raise ValueError(f"`cell` must be one of {list(_controller.CELLS)}, got {cell!r}.")
@@ -233,6 +241,7 @@ class RLControllerOracle(NASOracle):
         self._pending = []  # ended trial ids waiting for the next update
         #: Wall seconds of the most recent controller update (not saved).
         self.last_update_seconds = None
+        self._init_warm_start(initial_architectures)
 
     # ------------------------------------------------------------ controller
     def _ensure_core(self):
@@ -354,6 +363,10 @@ class RLControllerOracle(NASOracle):
             return None
         self._samples[str(trial_id)] = self.path_of(values)
         return values
+
+    def on_initial_architecture(self, trial_id, values):
+        # Warm start: the controller learns from the initial architectures too.
+        self._samples[str(trial_id)] = self.path_of(values)
 
     def _window(self):
         return [self.utility(t) for t in self.completed_trials()[-self.reward_window :]]
@@ -571,6 +584,9 @@ class RLSearch(NASTuner):
         failure_reward: float or None, default None. Reward of failed/NaN
             trials (None: no reward).
         seed: int or None. Random seed.
+        initial_architectures: None (default), `"references"`, or a list of
+            dicts of values and/or reference names, proposed first; the
+            controller trains on their rewards (docs/warm_start.md).
         hyperparameters, tune_new_entries, allow_new_entries,
         max_retries_per_trial, max_consecutive_failed_trials: as in
             `keras_tuner.RandomSearch`.
@@ -607,6 +623,7 @@ class RLSearch(NASTuner):
         allow_new_entries=True,
         max_retries_per_trial=0,
         max_consecutive_failed_trials=3,
+        initial_architectures=None,
         **kwargs,
     ):
         self.seed = seed
@@ -629,5 +646,7 @@ class RLSearch(NASTuner):
             allow_new_entries=allow_new_entries,
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
+            initial_architectures=initial_architectures,
         )
         super().__init__(oracle, hypermodel, **kwargs)
+        oracle.prepare_initial_architectures(self.hypermodel)
