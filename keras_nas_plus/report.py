@@ -80,13 +80,25 @@ def summary_table(results, trials, top=10):
         f"{len(trials)} trials: {len(done)} completed, {failed} failed, {stopped} stopped early; "
         f"{epochs} training epochs in all",
         "",
-        f"{'rank':>4} {'trial':>5} {objective:>12} {'params':>10} {'epochs':>6}  architecture",
+        f"{'rank':>4} {'trial':>5} {objective:>12} {'params':>10} {'epochs':>6} {'compile_s':>9} {'train_s':>8}"
+        "  architecture",
     ]
     for rank, t in enumerate(done[:top], 1):
         params = "-" if t.get("num_params") is None else f"{t['num_params']:,}"
         mark = " (stopped early)" if t.get("stopped_early") else ""
+        if t.get("initial_architecture"):
+            mark += f" (initial: {t['initial_architecture']})"
+        timing = t.get("timing") or {}
+        seconds = [("-" if timing.get(k) is None else f"{timing[k]:.1f}") for k in ("compile_seconds", "train_seconds")]
         lines.append(f"{rank:>4} {t['trial_id']:>5} {t['score']:>12.4f} {params:>10} "
-                     f"{t.get('epochs_trained') or '-':>6}  {t.get('architecture', '')}{mark}")
+                     f"{t.get('epochs_trained') or '-':>6} {seconds[0]:>9} {seconds[1]:>8}  "
+                     f"{t.get('architecture', '')}{mark}")
+    timing = results.get("trial_timing")
+    if timing:
+        lines.append("")
+        lines.append("time (s): " + ", ".join(f"{k[:-8]} {timing[k]:.0f}" for k in (
+            "build_seconds", "costs_seconds", "compile_seconds", "train_seconds", "validation_seconds",
+            "idle_seconds")) + f" of {timing['wall_seconds']:.0f} wall")
     lines.append("")
     best = results.get("best_architecture", "")
     lines.append(f"best trial {results.get('best_trial_id')}: {best}")

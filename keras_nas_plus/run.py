@@ -22,6 +22,7 @@ from keras_nas_plus import _workers
 from keras_nas_plus import config as config_module
 from keras_nas_plus import datasets
 from keras_nas_plus._io import atomic_write_text
+from keras_nas_plus.engine import timing as timing_module
 from keras_nas_plus.oracles.warm_start import INITIAL_KEY
 
 RESULTS_FILE = "results.json"
@@ -215,6 +216,7 @@ def collect_trials(tuner, space):
             "costs": info.get("costs"),
             "rejected": bool(info.get("rejected", False)),
             "initial_architecture": values.get(INITIAL_KEY),  # warm start (issue 23)
+            "timing": info.get("timing"),  # per-trial timing (issue 23)
         })
     return records
 
@@ -504,6 +506,7 @@ def _run_search(config, overwrite, data, space, final_training, final_space):
         "model_path": os.path.abspath(model_path),
         "final_phase": {**final_info, "seconds": round(final_seconds, 2)},
         "search_seconds": round(search_seconds, 2),
+        "trial_timing": timing_module.summarize([r["timing"] for r in records], search_seconds, workers),
         "time_budget_reached": bool(getattr(tuner, "budget_exhausted", False)),
         "learning_curve": lce_summary,
         "space": {"type": config["space"]["type"], "config": space.get_config()},

@@ -19,6 +19,7 @@ from keras_tuner.src.engine import tuner_utils
 from keras_nas_plus import callbacks as lce
 from keras_nas_plus import costs as costs_module
 from keras_nas_plus._io import atomic_write_text
+from keras_nas_plus.engine import timing as timing_module
 from keras_nas_plus.engine.memory import TrialMemory
 from keras_nas_plus.spaces import _training
 
@@ -520,8 +521,11 @@ class NASTuner(keras_tuner.Tuner):
 
     def _build_and_fit_model(self, trial, *args, **kwargs):
         hp = trial.hyperparameters
+        started = time.perf_counter()
         model = self._try_build(hp)
+        build_seconds = time.perf_counter() - started
         costs = self.model_costs(trial, model)
+        self._timing = (timing_module.TrialTiming(), build_seconds, time.perf_counter() - started - build_seconds)
         violated = self.violated_constraints(costs)
         if violated:
             self._reject(trial, model, costs, violated)
@@ -534,6 +538,7 @@ class NASTuner(keras_tuner.Tuner):
             ]
         if not any(isinstance(c, keras.callbacks.TerminateOnNaN) for c in callbacks):
             callbacks.append(keras.callbacks.TerminateOnNaN())
+        callbacks.append(self._timing[0])  # per-trial timing (issue 23)
         reported = {k: v for k, v in costs.items() if math.isfinite(v)}
         callbacks.insert(0, _CostLogger(reported))
         # --- learning-curve extrapolation (issue 5) ---
@@ -608,6 +613,12 @@ class NASTuner(keras_tuner.Tuner):
             history=history,
         )
         info.update(self._inheritance_info.pop(trial.trial_id, {}))  # issue 6
+        if getattr(self, "_timing", None) is not None:  # per-trial timing (issue 23)
+            (timer, build_seconds, costs_seconds), self._timing = self._timing, None
+            started = self._trial_started.get(trial.trial_id)
+            info["timing"] = timing_module.timing_record(
+                info.get("timing"), timer.record(), build_seconds, costs_seconds,
+                0.0 if started is None else time.time() - started)
         initial = trial.hyperparameters.values.get("nas/initial_architecture")  # warm start (issue 23)
         if initial is not None:
             info["initial_architecture"] = initial
