@@ -25,6 +25,8 @@ import sys
 import threading
 import time
 
+from keras_nas_plus.engine import compilation_cache
+
 WORKERS_DIR = "workers"
 _ENV_KEYS = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
 
@@ -133,6 +135,8 @@ def run_worker(directory):
         config = json.load(f)
     search = dict(config["search"], time_budget=None)  # the chief keeps the budget
     config = dict(config, search=search)
+    if search.get("compilation_cache"):  # before any model is built (issue 23)
+        compilation_cache.enable(search["compilation_cache"])
     keras.utils.set_random_seed(search["seed"])
     data = run.load_data(config["data"], search["seed"])
     space = run.build_space(config["space"], data)

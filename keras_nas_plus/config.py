@@ -61,6 +61,7 @@ DEFAULTS = {
         "constraints": None,
         "latency_runs": 10,
         "workers": 1,
+        "compilation_cache": None,
     },
     "estimation": {},
 }
@@ -119,6 +120,9 @@ def _validate_search(search):
     v = search["workers"]
     _check("search.workers", _is_int(v) and v >= 1, v, "an integer >= 1 (trials run at once, one process each)")
     _validate_final_training(search["final_training"])
+    v = search["compilation_cache"]
+    _check("search.compilation_cache", v is None or (isinstance(v, str) and v), v,
+           "null or a directory path (JAX's persistent compilation cache)")
     _check("search.precision", search["precision"] in PRECISIONS, search["precision"],
            f"one of {', '.join(PRECISIONS)}")
     if search["objectives"] is not None:

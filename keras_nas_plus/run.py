@@ -22,6 +22,7 @@ from keras_nas_plus import _workers
 from keras_nas_plus import config as config_module
 from keras_nas_plus import datasets
 from keras_nas_plus._io import atomic_write_text
+from keras_nas_plus.engine import compilation_cache
 from keras_nas_plus.engine import timing as timing_module
 from keras_nas_plus.oracles.warm_start import INITIAL_KEY
 
@@ -360,6 +361,8 @@ def run_search(config, overwrite=False):
     search = config["search"]
     verbose = search["verbose"]
     directory = search["directory"]
+    if search.get("compilation_cache"):  # before any model is built (issue 23)
+        compilation_cache.enable(search["compilation_cache"])
     data = load_data(config["data"], search["seed"])
     space = build_space(config["space"], data)
     final_training = dict(search.get("final_training") or {})
