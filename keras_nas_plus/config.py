@@ -142,7 +142,8 @@ def _validate_search(search):
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 #: Keys of `search.final_training` (the recipe of the final phase).
-FINAL_TRAINING_KEYS = ("epochs", "batch_size", "time_budget", "width_multiplier", "space")
+FINAL_TRAINING_KEYS = ("epochs", "batch_size", "time_budget", "width_multiplier", "space", "init",
+                       "test_time_augmentation")
 
 
 def _known_keys(section, mapping, allowed):
@@ -170,6 +171,10 @@ def _validate_final_training(final):
         elif key == "space":
             _check(name, isinstance(value, dict), value,
                    "a mapping of search-space arguments, e.g. {augmentation: translate_flip}")
+        elif key == "init":  # issue 23
+            _check(name, value in ("scratch", "best_trial"), value, "scratch or best_trial")
+        elif key == "test_time_augmentation":  # issue 23
+            _check(name, value in ("none", "flip"), value, "none or flip")
 
 
 #: Keys of `search.constraints` (hard constraints, see `NASTuner`).

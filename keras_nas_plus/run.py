@@ -21,6 +21,7 @@ import numpy as np
 from keras_nas_plus import _workers
 from keras_nas_plus import config as config_module
 from keras_nas_plus import datasets
+from keras_nas_plus import final_phase as final_options
 from keras_nas_plus._io import atomic_write_text
 from keras_nas_plus.engine import compilation_cache
 from keras_nas_plus.engine import timing as timing_module
@@ -258,7 +259,8 @@ def _scale_learning_rate(model, factor):
     return rate
 
 
-def _final_fit(final_space, final_hp, data, epochs, batch_size, budget, verbose, width_multiplier=1.0):
+def _final_fit(final_space, final_hp, data, epochs, batch_size, budget, verbose, width_multiplier=1.0,
+               on_build=None):
     """Trains the final model, and goes on after a divergence.
 
     The model is `final_space`'s network of `final_hp`, with every filter
@@ -274,6 +276,9 @@ def _final_fit(final_space, final_hp, data, epochs, batch_size, budget, verbose,
     256 or in float32: benchmarks/gpu_showcase/README.md); otherwise with half
     the learning rate.
 
+    `on_build(model)`, when given, is called on every freshly built model
+    (e.g. to load the best trial's weights, `final_training.init`).
+
     Returns:
         (model, epochs kept, divergences: list of dicts, whether the time
         budget stopped training).
@@ -288,6 +293,8 @@ def _final_fit(final_space, final_hp, data, epochs, batch_size, budget, verbose,
     y = np.concatenate([data["y_train"], data["y_val"]])
     build_space, build_hp = widened(final_space, final_hp, width_multiplier)
     model = build_space.build(build_hp)
+    if on_build is not None:
+        on_build(model)
     started = time.time()
     trained, divergences, stopped_by_budget, factor = 0, [], False, 1.0
     for attempt in range(FINAL_ATTEMPTS):
@@ -323,6 +330,8 @@ def _final_fit(final_space, final_hp, data, epochs, batch_size, budget, verbose,
         if guard.kept_epoch is None:  # nothing finite to go on from: a new model, at the base rate
             keras.backend.clear_session()
             model = build_space.build(build_hp)
+            if on_build is not None:
+                on_build(model)
         rate = _scale_learning_rate(model, factor if guard.kept_epoch is None else 0.5)
         record["learning_rate"] = rate
         _log(verbose, f"Final phase: training loss {guard.loss} at epoch {record['epoch']}; going on "
@@ -366,6 +375,9 @@ def run_search(config, overwrite=False):
     data = load_data(config["data"], search["seed"])
     space = build_space(config["space"], data)
     final_training = dict(search.get("final_training") or {})
+    if final_training.get("test_time_augmentation", "none") != "none" and data["input_kind"] != "image":
+        raise config_module.ConfigError("search.final_training.test_time_augmentation: flip needs image data, "
+                                        f"got {data['input_kind']} data")
     final_space = space
     if final_training.get("space"):  # the final recipe's argument overrides, checked before any work
         try:
@@ -471,9 +483,20 @@ def _run_search(config, overwrite, data, space, final_training, final_space):
         keras.config.set_dtype_policy(search["precision"])
         keras.utils.set_random_seed(search["seed"])
         final_hp = best_trial.hyperparameters.copy()
+        init_path, init_fallback = final_options.init_weights_path(  # issue 23
+            tuner, best_trial.trial_id, final_training, final_space is space, log=lambda t: _log(verbose, t))
+        loaded = []
+
+        def on_build(built):
+            if init_path:
+                loaded.append(final_options.load_initial_weights(built, init_path, log=lambda t: _log(verbose, t)))
+
         model, trained, divergences, stopped_by_budget = _final_fit(
-            final_space, final_hp, data, final_epochs, batch_size, budget, verbose, width)
-        final_info.update(epochs_trained=trained, batch_size=batch_size, params=int(model.count_params()))
+            final_space, final_hp, data, final_epochs, batch_size, budget, verbose, width, on_build)
+        final_info.update(epochs_trained=trained, batch_size=batch_size, params=int(model.count_params()),
+                          init="best_trial" if loaded and all(loaded) else "scratch")
+        if init_fallback or (loaded and not all(loaded)):
+            final_info["init_fallback"] = init_fallback or "the weights did not fit"
         if width != 1:
             final_info["width_multiplier"] = width
         if budget:
@@ -494,6 +517,14 @@ def _run_search(config, overwrite, data, space, final_training, final_space):
     evaluation = model.evaluate(data["x_test"], data["y_test"], batch_size=test_batch, verbose=0,
                                 return_dict=True)
     test_accuracy = evaluation.get("accuracy", evaluation.get("compile_metrics"))
+    tta_info = {"type": final_training.get("test_time_augmentation", "none")}
+    if tta_info["type"] == "flip":  # issue 23: the saved model includes the augmentation
+        tta_info["test_accuracy_without_tta"] = None if test_accuracy is None else float(test_accuracy)
+        model = final_options.with_flip_tta(model)
+        evaluation = model.evaluate(data["x_test"], data["y_test"], batch_size=test_batch, verbose=0,
+                                    return_dict=True)
+        test_accuracy = evaluation.get("accuracy", evaluation.get("compile_metrics"))
+        tta_info["test_accuracy"] = None if test_accuracy is None else float(test_accuracy)
     model_path = os.path.join(directory, MODEL_FILE)
     model.save(model_path)
 
@@ -505,6 +536,7 @@ def _run_search(config, overwrite, data, space, final_training, final_space):
         "objective": search["objective"],
         "test_accuracy": None if test_accuracy is None else float(test_accuracy),
         "test_metrics": {k: float(v) for k, v in evaluation.items()},
+        "test_time_augmentation": tta_info,
         "num_trials": len(records),
         "model_path": os.path.abspath(model_path),
         "final_phase": {**final_info, "seconds": round(final_seconds, 2)},
