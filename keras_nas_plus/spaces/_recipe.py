@@ -36,7 +36,12 @@ def choice(hp, name, values, **kwargs):
     return hp.Choice(name, list(values), **kwargs)
 
 
-def _floats(name, value, low, high, high_open=True):
+def floats(name, value, low, high, high_open=True):
+    """`value` (a number or a sequence) as a tuple of floats in `[low, high)` (`[low, high]`).
+
+    Raises:
+        ValueError: naming `name`, for a value of another type or out of range.
+    """
     values = tuple(float(v) for v in as_tuple(name, value, (int, float)))
     for v in values:
         if not math.isfinite(v) or v < low or (v >= high if high_open else v > high):
@@ -179,13 +184,13 @@ class TrainingRecipe:
         self.optimizer = _strings("optimizer", optimizer, OPTIMIZERS)
         self.lr_schedule = _strings("lr_schedule", lr_schedule, _training.SCHEDULES)
         self.schedule_unit = _strings("schedule_unit", schedule_unit, _training.SCHEDULE_UNITS)
-        self.warmup_epochs = _floats("warmup_epochs", warmup_epochs, 0.0, math.inf)
-        self.weight_decay = None if weight_decay is None else _floats("weight_decay", weight_decay, 0.0, 1.0)
-        self.label_smoothing = _floats("label_smoothing", label_smoothing, 0.0, 1.0)
+        self.warmup_epochs = floats("warmup_epochs", warmup_epochs, 0.0, math.inf)
+        self.weight_decay = None if weight_decay is None else floats("weight_decay", weight_decay, 0.0, 1.0)
+        self.label_smoothing = floats("label_smoothing", label_smoothing, 0.0, 1.0)
         if ema_momentum is not None:
             ema_momentum = tuple(0.0 if v is None else v for v in (
                 ema_momentum if isinstance(ema_momentum, (list, tuple)) else [ema_momentum]))
-        self.ema_momentum = None if ema_momentum is None else _floats("ema_momentum", ema_momentum, 0.0, 1.0)
+        self.ema_momentum = None if ema_momentum is None else floats("ema_momentum", ema_momentum, 0.0, 1.0)
 
     def choose(self, hp):
         """The recipe's values for `hp` (declaring the searched ones), as a dict."""
