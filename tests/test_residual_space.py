@@ -115,6 +115,7 @@ def test_fixed_choices_are_still_declared():
     ({"stem_filters": 0}, "stem_filters"),
     ({"kernel_size": 4}, "kernel_size"),
     ({"block_dropout": 1.0}, "block_dropout"),
+    ({"bn_momentum": 1.0}, "bn_momentum"),
     ({"optimizer": "lamb"}, "optimizer"),
     ({"learning_rate": -0.1}, "learning_rate"),
     ({"lr_schedule": "step"}, "lr_schedule"),
