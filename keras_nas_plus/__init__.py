@@ -2,7 +2,8 @@
 
 Search strategies are Keras Tuner oracles with matching tuners
 (`RegularizedEvolution`, `RLSearch`, ...), search spaces are HyperModels
-(`MacroSearchSpace`, `CellSearchSpace`, `NASBench201Space`), and
+(`MacroSearchSpace`, `CellSearchSpace`, `NASBench201Space`,
+`ResidualSearchSpace`), and
 `run_search` / `build_best_model` drive a whole search from a configuration
 (the `keras-nas-plus` command line does the same from YAML).
 """
@@ -18,6 +19,7 @@ from keras_nas_plus.run import run_search
 from keras_nas_plus.spaces import CellSearchSpace
 from keras_nas_plus.spaces import MacroSearchSpace
 from keras_nas_plus.spaces import NASBench201Space
+from keras_nas_plus.spaces import ResidualSearchSpace
 from keras_nas_plus.tuners import BayesianOptimization
 from keras_nas_plus.tuners import GridSearch
 from keras_nas_plus.tuners import Hyperband

@@ -3,7 +3,8 @@
 A configuration has five sections::
 
     data:        where the examples come from and how they are split
-    space:       the search space (`type: macro | cell | nb201` + its arguments)
+    space:       the search space (`type: macro | cell | nb201 | residual` + its
+                 arguments)
     strategy:    the search strategy (`type: evolution | rl | random | bayesian
                  | grid | hyperband` + its arguments)
     search:      budget and bookkeeping (max_trials, epochs, batch_size, ...)
@@ -67,7 +68,7 @@ DEFAULTS = {
 }
 
 SECTIONS = tuple(DEFAULTS)
-SPACE_TYPES = ("macro", "cell", "nb201")
+SPACE_TYPES = ("macro", "cell", "nb201", "residual")
 STRATEGY_TYPES = ("evolution", "rl", "random", "bayesian", "grid", "hyperband")
 
 
@@ -236,6 +237,7 @@ def space_class(space_type):
         "macro": "MacroSearchSpace",
         "cell": "CellSearchSpace",
         "nb201": "NASBench201Space",
+        "residual": "ResidualSearchSpace",
     }
     cls = getattr(spaces, classes[space_type], None)
     if cls is None:
