@@ -23,6 +23,8 @@ from keras_nas_plus import callbacks as callbacks_module
 from keras_nas_plus import config as config_module
 from keras_nas_plus import datasets
 from keras_nas_plus._io import atomic_write_text
+from keras_nas_plus._io import directory_problem
+from keras_nas_plus._io import read_json
 from keras_nas_plus.oracles import base as oracle_base
 
 RESULTS_FILE = "results.json"
@@ -164,26 +166,6 @@ def config_module_fidelity(config):
     from keras_nas_plus import fidelity as fidelity_module
 
     return fidelity_module.from_estimation(config["estimation"])
-
-
-def _check_directory(directory):
-    """Refuses a `search.directory` that is a file or cannot be created (nothing is left behind)."""
-    if os.path.exists(directory) and not os.path.isdir(directory):
-        raise RunError(f"search.directory {directory!r} is a file, not a directory")
-    missing, parent = None, os.path.abspath(directory)
-    while not os.path.exists(parent):
-        missing, parent = parent, os.path.dirname(parent)
-    try:
-        if missing is not None:
-            os.makedirs(directory)
-        elif not os.access(directory, os.W_OK | os.X_OK):
-            raise PermissionError(13, "Permission denied")
-    except OSError as e:
-        raise RunError(f"search.directory {directory!r} cannot be created or written: "
-                       f"{e.strerror or e}") from None
-    finally:
-        if missing is not None and os.path.isdir(missing):
-            shutil.rmtree(missing, ignore_errors=True)
 
 
 def _check_resume(config, directory, overwrite):
@@ -395,7 +377,9 @@ def run_search(config, overwrite=False, retrain_final=False):
             final_space = build_space({**config["space"], **final_training["space"]}, data)
         except config_module.ConfigError as e:
             raise config_module.ConfigError(f"search.final_training.{e}") from e
-    _check_directory(directory)
+    problem = directory_problem(directory)
+    if problem:
+        raise RunError(f"search.directory {directory!r} {problem}")
     _check_resume(config, directory, overwrite)
     policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(search["precision"])
@@ -403,14 +387,6 @@ def run_search(config, overwrite=False, retrain_final=False):
         return _run_search(config, overwrite, data, space, final_training, final_space, retrain_final)
     finally:
         keras.config.set_dtype_policy(policy)
-
-
-def _read_json(path, default):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return default
 
 
 def _metric_key(error, search):
@@ -457,7 +433,7 @@ def _run_search(config, overwrite, data, space, final_training, final_space, ret
         atomic_write_text(os.path.join(directory, CONFIG_FILE), json.dumps(config, indent=2))
 
         time_file = os.path.join(directory, SEARCH_TIME_FILE)
-        previous_seconds = float(_read_json(time_file, {}).get("seconds", 0.0))
+        previous_seconds = float(read_json(time_file, {}).get("seconds", 0.0))
         ended_before = len(tuner.oracle.end_order)
         start = time.time()
         processes = {}
@@ -479,7 +455,7 @@ def _run_search(config, overwrite, data, space, final_training, final_space, ret
     search_seconds = previous_seconds + time.time() - start
     records = collect_trials(tuner, space)
     results_path = os.path.join(directory, RESULTS_FILE)
-    previous = _read_json(results_path, None)
+    previous = read_json(results_path, None)
     if (not retrain_final and isinstance(previous, dict) and len(tuner.oracle.end_order) == ended_before
             and previous.get("num_trials") == len(records)):
         _log(verbose, f"search.directory {directory!r} holds a finished search ({len(records)} trials); "
