@@ -195,7 +195,7 @@ def plot_learning_curves(results, trials, path):
             ax.plot(epochs, values, "o-", color="tab:red", linewidth=2, markersize=3, zorder=3,
                     label=f"best (trial {best_id})")
         else:
-            ax.plot(epochs, values, color="tab:gray", alpha=0.5, linewidth=1,
+            ax.plot(epochs, values, ".-", color="tab:gray", alpha=0.5, linewidth=1, markersize=3,
                     label=None if others_labelled else "other trials")
             others_labelled = True
         if stopped:
