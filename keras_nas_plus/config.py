@@ -456,17 +456,25 @@ def load_config(path, overrides=()):
         dict, the complete configuration.
 
     Raises:
-        ConfigError: missing or unparsable file, or a bad key/value (named).
+        ConfigError: missing, empty, non-UTF-8 or unparsable file, or a bad
+            key/value (named).
     """
     if not os.path.isfile(path):
         raise ConfigError(f"config file not found: {path}")
     try:
-        with open(path) as f:
-            raw = yaml.safe_load(f)
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}); is it a YAML configuration?") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot be read ({e.strerror or e})") from None
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({_yaml_problem(e)})") from e
-    if raw is None:
-        raw = {}
+    if raw is None:  # an empty file (or only comments) would silently run the whole default search
+        raise ConfigError(f"{path}: the file is empty; give at least one section, e.g. "
+                          "`search: {max_trials: 3}` (see examples/)")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
     for text in overrides:

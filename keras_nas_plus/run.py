@@ -19,17 +19,23 @@ import time
 import numpy as np
 
 from keras_nas_plus import _workers
+from keras_nas_plus import callbacks as callbacks_module
 from keras_nas_plus import config as config_module
 from keras_nas_plus import datasets
 from keras_nas_plus import final_phase as final_options
 from keras_nas_plus._io import atomic_write_text
+from keras_nas_plus._io import directory_problem
+from keras_nas_plus._io import read_json
 from keras_nas_plus.engine import compilation_cache
 from keras_nas_plus.engine import timing as timing_module
+from keras_nas_plus.oracles import base as oracle_base
 from keras_nas_plus.oracles.warm_start import INITIAL_KEY
 
 RESULTS_FILE = "results.json"
 CONFIG_FILE = "config.json"
 MODEL_FILE = "best_model.keras"
+#: Search time (seconds) of every `run_search` call on a directory, summed (issue 22).
+SEARCH_TIME_FILE = "search_time.json"
 # Sections that must not change when a run directory is resumed.
 _FROZEN_SECTIONS = ("data", "space", "strategy")
 
@@ -151,6 +157,8 @@ def build_tuner(config, space, overwrite=False):
         kwargs.update(fidelity=fidelity, fidelity_seed=search["seed"])
     try:
         return cls(**kwargs)
+    except oracle_base.UnreadableTrialFileError as e:  # a damaged run directory, not a strategy problem
+        raise RunError(f"search.directory {search['directory']!r}: {e}") from e
     except ValueError as e:
         raise config_module.ConfigError(f"strategy: {e}") from e
 
@@ -351,13 +359,17 @@ def _log(verbose, text):
         print(text, flush=True)
 
 
-def run_search(config, overwrite=False):
+def run_search(config, overwrite=False, retrain_final=False):
     """Runs the search described by a validated configuration.
 
     Args:
         config: dict from `keras_nas_plus.config.load_config`.
         overwrite: bool, start over even if `search.directory` holds a run
             (otherwise that run is resumed; finished trials are kept).
+        retrain_final: bool, default False. When `search.directory` holds a
+            finished search (its `results.json` and no trial left to run),
+            train and evaluate the final model again; otherwise such a run
+            only reports its results and stops.
 
     Returns:
         dict, the content written to `results.json`.
@@ -384,18 +396,26 @@ def run_search(config, overwrite=False):
             final_space = build_space({**config["space"], **final_training["space"]}, data)
         except config_module.ConfigError as e:
             raise config_module.ConfigError(f"search.final_training.{e}") from e
-    if os.path.exists(directory) and not os.path.isdir(directory):
-        raise RunError(f"search.directory {directory!r} is a file, not a directory")
+    problem = directory_problem(directory)
+    if problem:
+        raise RunError(f"search.directory {directory!r} {problem}")
     _check_resume(config, directory, overwrite)
     policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(search["precision"])
     try:
-        return _run_search(config, overwrite, data, space, final_training, final_space)
+        return _run_search(config, overwrite, data, space, final_training, final_space, retrain_final)
     finally:
         keras.config.set_dtype_policy(policy)
 
 
-def _run_search(config, overwrite, data, space, final_training, final_space):
+def _metric_key(error, search):
+    """The configuration key behind a `MetricNotLoggedError`."""
+    if error.role == "monitor":
+        return "estimation.learning_curve.monitor"
+    return "search.objectives" if search.get("objectives") else "search.objective"
+
+
+def _run_search(config, overwrite, data, space, final_training, final_space, retrain_final=False):
     import keras
 
     search = config["search"]
@@ -431,6 +451,9 @@ def _run_search(config, overwrite, data, space, final_training, final_space):
         os.makedirs(directory, exist_ok=True)
         atomic_write_text(os.path.join(directory, CONFIG_FILE), json.dumps(config, indent=2))
 
+        time_file = os.path.join(directory, SEARCH_TIME_FILE)
+        previous_seconds = float(read_json(time_file, {}).get("seconds", 0.0))
+        ended_before = len(tuner.oracle.end_order)
         start = time.time()
         processes = {}
         if workers > 1:
@@ -440,10 +463,24 @@ def _run_search(config, overwrite, data, space, final_training, final_space):
         try:
             args, kwargs = search_arguments(data, search)
             tuner.search(*args, **kwargs)
+        except callbacks_module.MetricNotLoggedError as e:  # bad input, found after one epoch
+            if not existed:
+                shutil.rmtree(directory, ignore_errors=True)
+            raise config_module.ConfigError(f"{_metric_key(e, search)}: {e}") from None
         finally:
             _workers.stop_workers(processes)
-    search_seconds = time.time() - start
+            if os.path.isdir(directory):  # search time accumulates over resumes
+                atomic_write_text(time_file, json.dumps({"seconds": previous_seconds + time.time() - start}))
+    search_seconds = previous_seconds + time.time() - start
     records = collect_trials(tuner, space)
+    results_path = os.path.join(directory, RESULTS_FILE)
+    previous = read_json(results_path, None)
+    if (not retrain_final and isinstance(previous, dict) and len(tuner.oracle.end_order) == ended_before
+            and previous.get("num_trials") == len(records)):
+        _log(verbose, f"search.directory {directory!r} holds a finished search ({len(records)} trials); "
+             "nothing to do. Its results: " + results_path
+             + "\n(raise search.max_trials to search on, or pass --retrain-final to train the final model again)")
+        return previous
     _log(verbose, "\nSearch summary (" + config["strategy"]["type"] + ", "
          + f"{len(records)} trials, {search_seconds:.0f} s)\n" + format_summary(records, search["objective"]))
 
@@ -540,7 +577,7 @@ def _run_search(config, overwrite, data, space, final_training, final_space):
         "num_trials": len(records),
         "model_path": os.path.abspath(model_path),
         "final_phase": {**final_info, "seconds": round(final_seconds, 2)},
-        "search_seconds": round(search_seconds, 2),
+        "search_seconds": round(search_seconds, 2),  # all runs on this directory
         "trial_timing": timing_module.summarize([r["timing"] for r in records], search_seconds, workers),
         "time_budget_reached": bool(getattr(tuner, "budget_exhausted", False)),
         "learning_curve": lce_summary,

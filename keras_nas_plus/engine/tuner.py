@@ -14,6 +14,7 @@ import keras_tuner
 from keras_tuner.src import backend as kt_backend
 from keras_tuner.src import utils as kt_utils
 from keras_tuner.src.distribute import utils as dist_utils
+from keras_tuner.src.engine import tuner as tuner_module
 from keras_tuner.src.engine import tuner_utils
 
 from keras_nas_plus import callbacks as lce
@@ -24,7 +25,7 @@ from keras_nas_plus.engine.memory import TrialMemory
 from keras_nas_plus.spaces import _training
 
 #: Name of the per-trial record written next to Keras Tuner's trial.json.
-TRIAL_INFO_FILE = "nas_trial.json"
+TRIAL_INFO_FILE = "nas_trial.json"  # = oracles.base.TRIAL_INFO_FILE
 # A worker's `trial.message`, for the chief (Keras Tuner's gRPC messages do not carry it).
 TRIAL_MESSAGE_FILE = "nas_message.txt"
 
@@ -113,6 +114,31 @@ def _raise_on_nan_loss(results):
             raise keras_tuner.errors.FailedTrialError(
                 f"training loss became {loss} at epoch {epoch + 1}; the trial is recorded as failed"
             )
+
+
+def _raise_on_nan_objective(results, names):
+    """An objective that is never finite while the loss is fails the trial, saying why (issue 22)."""
+    if not isinstance(results, keras.callbacks.History):
+        return
+    for name in names:
+        values = results.history.get(name)
+        if values and not any(v is not None and math.isfinite(float(v)) for v in values):
+            raise keras_tuner.errors.FailedTrialError(
+                f"objective {name} was {values[-1]} at every epoch while the training loss stayed finite; "
+                "the trial is recorded as failed"
+            )
+
+
+#: File of a trial's directory holding the full traceback of its last failure (issue 22).
+TRACEBACK_FILE = "nas_traceback.txt"
+
+
+def _one_line(message):
+    """The exception line of a traceback (`Type: first line of its text`)."""
+    lines = str(message).rstrip().splitlines()
+    last_frame = max((i for i, line in enumerate(lines) if line.startswith(" ")), default=-1)
+    rest = [line.strip() for line in lines[last_frame + 1:] if line.strip()]
+    return rest[0] if rest else str(message).strip()
 
 
 def _mark_resumable(kwargs):
@@ -282,6 +308,10 @@ class NASTuner(keras_tuner.Tuner):
 
     #: Seconds a tuner waits before asking again when the oracle answers IDLE.
     idle_wait_seconds = 1.0
+    #: Stop the search after a trial's first epoch if an objective (or the
+    #: learning-curve monitor) is missing from the epoch logs
+    #: (`keras_nas_plus.callbacks.MetricNotLoggedError`).
+    check_logged_metrics = True
 
     def __init__(
         self,
@@ -502,6 +532,7 @@ class NASTuner(keras_tuner.Tuner):
     def _reject(self, trial, model, costs, violated):
         info = {
             "trial_id": trial.trial_id,
+            "hyperparameters": _base()._json_safe(dict(trial.hyperparameters.values)),
             "num_params": int(model.count_params()),
             "costs": {k: _finite_or_none(v) for k, v in costs.items()},
             "rejected": True,
@@ -519,6 +550,25 @@ class NASTuner(keras_tuner.Tuner):
             keras.config.set_dtype_policy(self.dtype_policy)
         return super()._build_hypermodel(hp)
 
+    def _try_build(self, hp):
+        # `max_model_size` is checked as a hard constraint in `_build_and_fit_model` (issue 22):
+        # Keras Tuner's own check fails the trial, and three in a row abort the search.
+        limit, self.max_model_size = self.max_model_size, None
+        try:
+            return super()._try_build(hp)
+        finally:
+            self.max_model_size = limit
+
+    def _try_run_and_update_trial(self, trial, *fit_args, **fit_kwargs):
+        super()._try_run_and_update_trial(trial, *fit_args, **fit_kwargs)
+        # One line in `trial.message`, the traceback in the trial's own file; none once completed.
+        fname = os.path.join(self.get_trial_dir(trial.trial_id), TRACEBACK_FILE)
+        if trial.status == "COMPLETED":
+            trial.message = None
+        elif trial.message and "\n" in trial.message.strip():
+            atomic_write_text(fname, trial.message)
+            trial.message = _one_line(trial.message)
+
     def _build_and_fit_model(self, trial, *args, **kwargs):
         hp = trial.hyperparameters
         started = time.perf_counter()
@@ -527,6 +577,9 @@ class NASTuner(keras_tuner.Tuner):
         costs = self.model_costs(trial, model)
         self._timing = (timing_module.TrialTiming(), build_seconds, time.perf_counter() - started - build_seconds)
         violated = self.violated_constraints(costs)
+        size = tuner_module.maybe_compute_model_size(model) if self.max_model_size else 0
+        if self.max_model_size and size > self.max_model_size:
+            violated.append(f"trainable params={size} > max_model_size={self.max_model_size}")
         if violated:
             self._reject(trial, model, costs, violated)
         kwargs = dict(kwargs)
@@ -541,6 +594,8 @@ class NASTuner(keras_tuner.Tuner):
         callbacks.append(self._timing[0])  # per-trial timing (issue 23)
         reported = {k: v for k, v in costs.items() if math.isfinite(v)}
         callbacks.insert(0, _CostLogger(reported))
+        if self.check_logged_metrics:  # a misspelt objective stops the search after one epoch (issue 22)
+            callbacks.insert(1, lce.CheckLoggedMetrics(self._needed_metrics()))
         # --- learning-curve extrapolation (issue 5) ---
         if self.learning_curve is not None:
             callbacks = lce.attach_to_trial(self, trial, callbacks, self.learning_curve)
@@ -566,10 +621,20 @@ class NASTuner(keras_tuner.Tuner):
             )
         self._record_trial_info(trial, model, results, args, kwargs)
         _raise_on_nan_loss(results)
+        _raise_on_nan_objective(results, [o.name for o in _base().objectives_of(self.oracle.objective)])
         tuner_utils.validate_trial_results(
             results, self.oracle.objective, "HyperModel.fit()"
         )
         return results
+
+    def _needed_metrics(self):
+        """`{metric name: role}` the epoch logs must hold: objectives, the curve monitor."""
+        objective = getattr(self.oracle, "objective", None)
+        names = {} if objective is None else {o.name: "objective" for o in _base().objectives_of(objective)}
+        monitor = (self.learning_curve or {}).get("monitor")
+        if monitor:
+            names.setdefault(monitor, "monitor")
+        return names
 
     def _with_costs(self, results, costs):
         """Adds the cost metrics to what `HyperModel.fit` returned."""
@@ -715,6 +780,9 @@ class NASTuner(keras_tuner.Tuner):
                       os.path.join(self.get_trial_dir(trial.trial_id), TRIAL_MESSAGE_FILE)):
             if os.path.exists(fname):
                 os.remove(fname)
+        # Its values first: a lost trial.json is rebuilt from this record (issue 22).
+        atomic_write_text(self._trial_info_fname(trial.trial_id), json.dumps(
+            {"trial_id": trial.trial_id, "hyperparameters": _base()._json_safe(dict(trial.hyperparameters.values))}))
         self._trial_started[trial.trial_id] = time.time()
         self._begun += 1
         self._start_heartbeat(trial.trial_id)

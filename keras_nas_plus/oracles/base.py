@@ -23,6 +23,7 @@
 See docs/long_searches.md.
 """
 
+import glob
 import json
 import math
 import os
@@ -34,6 +35,7 @@ import keras_tuner
 import numpy as np
 
 from keras_tuner.src.engine import metrics_tracking as _metrics_tracking
+from keras_tuner.src.engine import stateful as _stateful
 
 from keras_nas_plus._io import atomic_write_text
 from keras_nas_plus.oracles import _hp
@@ -55,6 +57,20 @@ _ENDED = (_COMPLETED, _FAILED)
 #: before training. Such a trial ends FAILED but is no crash: it never counts
 #: toward `max_consecutive_failed_trials` and never enters a population.
 REJECTED_MESSAGE = "keras_nas_plus: rejected before training, constraint violated"
+
+#: Per-trial record written by `NASTuner` next to Keras Tuner's trial.json.
+TRIAL_INFO_FILE = "nas_trial.json"
+
+
+class UnreadableTrialFileError(ValueError):
+    """A `trial.json` is unreadable and cannot be rebuilt (the message names the file)."""
+
+
+def _metrics_direction(objective, name):
+    for obj in objectives_of(objective):
+        if obj.name == name:
+            return obj.direction
+    return "min" if "loss" in name else "max"
 
 
 def is_rejected(trial):
@@ -474,8 +490,84 @@ class NASOracle(keras_tuner.Oracle):
             )
             self._reload_from_trials()
             return
-        super().reload()
+        # Keras Tuner's `Oracle.reload`, with unreadable trial files rebuilt (issue 22).
+        rerun = []
+        for trial_file in sorted(glob.glob(os.path.join(glob.escape(self._project_dir), "trial_*", "trial.json"))):
+            trial = self._load_trial_file(trial_file, rerun)
+            if trial is not None:
+                self.trials[trial.trial_id] = trial
+            else:
+                raise UnreadableTrialFileError(
+                    f"{trial_file} is unreadable (not valid JSON) and cannot be rebuilt: its "
+                    f"{TRIAL_INFO_FILE} holds no hyperparameter values; restore the file or start over"
+                )
+        try:
+            _stateful.Stateful.reload(self, fname)
+        except KeyError as e:
+            raise RuntimeError(
+                f"Error reloading the oracle from {fname}: missing {e}; pass overwrite=True "
+                "or choose another project_name to start over"
+            ) from e
+        for _, trial in self.ongoing_trials.items():
+            self._retry_queue.append(trial.trial_id)
+        self.ongoing_trials = {}
+        for trial_id in rerun:  # ended before, but only its values survived: run it again
+            if trial_id in self.end_order:
+                self.end_order.remove(trial_id)
         self._reconcile_with_trial_files()
+
+    def _load_trial_file(self, fname, rerun):
+        """Loads one `trial.json`; an unreadable one is rebuilt from `nas_trial.json`.
+
+        A rebuilt trial is COMPLETED with the per-epoch metrics of its
+        `nas_trial.json` history when its objective has a finite value there,
+        FAILED when it was rejected by a constraint, and otherwise queued to
+        run again (its id is appended to `rerun`). The rebuilt file is saved.
+
+        Returns:
+            the `Trial`, or None when neither file gives its hyperparameter values.
+        """
+        try:
+            return keras_tuner.engine.trial.Trial.load(fname)
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+            error = " ".join(str(e).split())
+        info_file = os.path.join(os.path.dirname(fname), TRIAL_INFO_FILE)
+        try:
+            with open(info_file) as f:
+                info = json.load(f)
+            values = dict(info["hyperparameters"])
+        except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
+            return None
+        trial_id = str(info.get("trial_id") or os.path.basename(os.path.dirname(fname))[len("trial_"):])
+        hp = self.hyperparameters.copy()
+        hp.values = values
+        trial = keras_tuner.engine.trial.Trial(hp, trial_id=trial_id, status=_RUNNING)
+        history = dict(info.get("history") or {})
+        epochs = max((len(v) for v in history.values()), default=0)
+        for name, value in (info.get("costs") or {}).items():
+            history.setdefault(name, [value] * epochs)
+        names = [o.name for o in objectives_of(self.objective)] if self.objective is not None else []
+        if info.get("rejected"):
+            trial.status = _FAILED
+            trial.message = REJECTED_MESSAGE + ": " + "; ".join(info.get("constraint_violations") or [])
+            how = "recorded as rejected"
+        elif names and all(any(v is not None for v in history.get(n) or []) for n in names):
+            for name, curve in history.items():
+                for step, value in enumerate(curve):
+                    if value is None:
+                        continue
+                    if not trial.metrics.exists(name):
+                        trial.metrics.register(name, direction=_metrics_direction(self.objective, name))
+                    trial.metrics.update(name, float(value), step=step)
+            trial.status = _COMPLETED
+            self.score_trial(trial)
+            how = "rebuilt as completed from " + TRIAL_INFO_FILE
+        else:
+            rerun.append(trial_id)
+            how = "queued to run again"
+        warnings.warn(f"The trial file {fname} is unreadable ({error}); trial {trial_id} {how}.")
+        self._save_trial(trial)
+        return trial
 
     def _reconcile_with_trial_files(self, from_state=True):
         """Makes the reloaded bookkeeping agree with the trial files.
@@ -541,13 +633,10 @@ class NASOracle(keras_tuner.Oracle):
 
     def _reload_from_trials(self):
         """Rebuilds the oracle's bookkeeping from `trial_*/trial.json` files."""
-        import glob
-
         trial_files = sorted(glob.glob(os.path.join(self._project_dir, "trial_*", "trial.json")))
         for fname in trial_files:
-            try:
-                trial = keras_tuner.engine.trial.Trial.load(fname)
-            except (ValueError, KeyError, UnicodeDecodeError):
+            trial = self._load_trial_file(fname, [])
+            if trial is None:
                 warnings.warn(f"Skipping the unreadable trial file {fname}.")
                 continue
             self.trials[trial.trial_id] = trial
@@ -674,7 +763,12 @@ class NASOracle(keras_tuner.Oracle):
                 del self.ongoing_trials[holder]
             return
         self._heartbeats.pop(trial.trial_id, None)
+        completed = trial.status == _COMPLETED
         super().end_trial(trial)
+        stored = self.trials[trial.trial_id]
+        if completed and stored.status == _FAILED and not stored.message:  # Keras Tuner says nothing (issue 22)
+            stored.message = f"objective {getattr(self.objective, 'name', 'score')} is not finite (score {stored.score})"
+            self._save_trial(stored)
         self.save()  # now without the ended trial in `ongoing_trials`
 
     def end_trial(self, trial):

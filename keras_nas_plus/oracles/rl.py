@@ -455,13 +455,23 @@ class RLControllerOracle(WarmStartMixin, NASOracle):
         self.last_update_seconds = time.perf_counter() - start
         return loss
 
-    @synchronized
     def end_trial(self, trial):
+        abort = []
+        self._end_trial_and_credit(trial, abort)
+        if abort:  # the consecutive-failure abort, raised once Keras Tuner's lock is released (issue 22)
+            raise abort[0]
+
+    @synchronized
+    def _end_trial_and_credit(self, trial, abort):
         # Save once, after the reward is credited (the base class saves on
         # its own; those saves are deferred).
         self._defer_save = True
         try:
             super().end_trial(trial)
+        except RuntimeError as e:
+            if self.abort_reason is None or str(e) != self.abort_reason:
+                raise
+            abort.append(e)
         finally:
             self._defer_save = False
         self._credit(str(trial.trial_id))
