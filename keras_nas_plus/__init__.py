@@ -2,7 +2,8 @@
 
 Search strategies are Keras Tuner oracles with matching tuners
 (`RegularizedEvolution`, `RLSearch`, ...), search spaces are HyperModels
-(`MacroSearchSpace`, `CellSearchSpace`, `NASBench201Space`), and
+(`MacroSearchSpace`, `CellSearchSpace`, `NASBench201Space`,
+`ResidualSearchSpace`), and
 `run_search` / `build_best_model` drive a whole search from a configuration
 (the `keras-nas-plus` command line does the same from YAML).
 """
@@ -30,6 +31,7 @@ from keras_nas_plus.estimation.learning_curves import LearningCurveExtrapolation
 from keras_nas_plus.spaces import CellSearchSpace  # noqa: E402
 from keras_nas_plus.spaces import MacroSearchSpace  # noqa: E402
 from keras_nas_plus.spaces import NASBench201Space  # noqa: E402
+from keras_nas_plus.spaces import ResidualSearchSpace  # noqa: E402
 from keras_nas_plus.strategies import RegularizedEvolution  # noqa: E402
 from keras_nas_plus.strategies import RegularizedEvolutionOracle  # noqa: E402
 from keras_nas_plus.strategies import RLControllerOracle  # noqa: E402

@@ -42,7 +42,25 @@ ALIASES = {
     "keras_nas_plus.benchmarks.multiobjective": "keras_nas_plus.tabular.multiobjective",
     "keras_nas_plus.benchmarks.table": "keras_nas_plus.tabular.table",
     "keras_nas_plus.autokeras": "keras_nas_plus.integrations.autokeras",
+    "keras_nas_plus.final_phase": "keras_nas_plus.estimation.final_phase",
 }
+
+
+#: Old packages whose other submodules live under the new package with the same name.
+PACKAGE_ALIASES = {
+    "keras_nas_plus.oracles": "keras_nas_plus.strategies",
+    "keras_nas_plus.benchmarks": "keras_nas_plus.tabular",
+}
+
+
+def new_name(fullname: str):
+    """The new module name of an old one, or None."""
+    if fullname in ALIASES:
+        return ALIASES[fullname]
+    for old, new in PACKAGE_ALIASES.items():
+        if fullname.startswith(old + "."):
+            return new + fullname[len(old):]
+    return None
 
 
 class _AliasLoader(importlib.abc.Loader):
@@ -77,8 +95,8 @@ class _AliasFinder(importlib.abc.MetaPathFinder):
     """Finds the old module names of `ALIASES`."""
 
     def find_spec(self, fullname, path=None, target=None):
-        new = ALIASES.get(fullname)
-        if new is None:
+        new = new_name(fullname)
+        if new is None or (new not in ALIASES.values() and importlib.util.find_spec(new) is None):
             return None
         spec = importlib.util.spec_from_loader(fullname, _AliasLoader(new))
         if new in sys.modules and hasattr(sys.modules[new], "__path__"):

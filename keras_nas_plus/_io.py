@@ -1,6 +1,8 @@
 """Small file helpers: atomic writes and JSON-safe values."""
 
+import json
 import os
+import shutil
 import tempfile
 
 import numpy as np
@@ -51,3 +53,35 @@ def atomic_write_text(path, text):
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def read_json(path, default):
+    """The JSON content of `path`, or `default` when it is missing or unreadable."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return default
+
+
+def directory_problem(directory):
+    """Why `directory` cannot be used for writing (a str), or None; leaves nothing behind.
+
+    A missing directory is created to find out, then removed with the parents it needed.
+    """
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        return "is a file, not a directory"
+    missing, parent = None, os.path.abspath(directory)
+    while not os.path.exists(parent):
+        missing, parent = parent, os.path.dirname(parent)
+    try:
+        if missing is not None:
+            os.makedirs(directory)
+        elif not os.access(directory, os.W_OK | os.X_OK):
+            return "cannot be written: Permission denied"
+    except OSError as e:
+        return f"cannot be created: {e.strerror or e}"
+    finally:
+        if missing is not None and os.path.isdir(missing):
+            shutil.rmtree(missing, ignore_errors=True)
+    return None

@@ -84,7 +84,7 @@ BAD_CONFIG_VALUES = [
     ("data.dataset", "cifar5", "unknown dataset 'cifar5'"),
     ("data.dataset", "/nonexistent/data.npz", "data file not found: /nonexistent/data.npz"),
     ("data.color", "rgb", "data.color: unknown key"),
-    ("space.type", "transformer", "space.type: expected one of macro, cell, nb201, got 'transformer'"),
+    ("space.type", "transformer", "space.type: expected one of macro, cell, nb201, residual, got 'transformer'"),
     ("space.widht", 3, "space.widht: unknown key; allowed: type,"),
     ("space.filters", [0], "filters"),
     ("space.max_layers", 0, "max_layers"),

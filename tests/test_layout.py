@@ -217,3 +217,11 @@ def test_python_m_cli_old_path():
                          capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "benchmark" in out.stdout
+
+
+@pytest.mark.core
+def test_old_package_submodule_is_the_same_module():
+    import keras_nas_plus.oracles.warm_start as old
+    from keras_nas_plus.strategies import warm_start as new
+    assert old is new
+    assert old.__spec__.name == "keras_nas_plus.strategies.warm_start"

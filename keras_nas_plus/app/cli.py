@@ -1,6 +1,6 @@
 """The `keras-nas-plus` command line.
 
-    keras-nas-plus search CONFIG.yaml [--set section.key=value ...] [--overwrite]
+    keras-nas-plus search CONFIG.yaml [--set section.key=value ...] [--overwrite] [--retrain-final]
     keras-nas-plus report RUN_DIR [--output DIR] [--no-plots]
     keras-nas-plus benchmark --table nb201-cifar10 --strategy evolution ...
 
@@ -35,6 +35,7 @@ def _add_search_parser(subparsers):
         "search",
         help="run an architecture search described by a YAML file",
         description="Run (or resume) the search described by CONFIG.yaml.",
+        usage="keras-nas-plus search [-h] [--set KEY=VALUE] [--overwrite] [--retrain-final] config",
     )
     p.add_argument("config", help="path of the YAML configuration")
     p.add_argument(
@@ -43,13 +44,26 @@ def _add_search_parser(subparsers):
              "dotted keys of any depth, YAML-typed values)",
     )
     p.add_argument("--overwrite", action="store_true", help="start over instead of resuming search.directory")
+    p.add_argument("--retrain-final", action="store_true",
+                   help="when search.directory holds a finished search, train the final model again "
+                        "(otherwise a finished search only reports its results)")
     return p
+
+
+def _check_set_arguments(argv):
+    """`--set KEY VALUE` (no `=`): one clear error instead of argparse's `unrecognized arguments: VALUE`."""
+    for i, arg in enumerate(argv[:-2]):
+        key, value = argv[i + 1], argv[i + 2]
+        if arg == "--set" and "=" not in key and not key.startswith("-") and not value.startswith("-"):
+            print(f"error: --set {key!r} {value!r}: expected KEY=VALUE as one word (no spaces around '='), "
+                  f"e.g. --set {key}={value}", file=sys.stderr)
+            sys.exit(2)
 
 
 def _cmd_search(args):
     try:
         config = config_module.load_config(args.config, args.overrides)
-        run.run_search(config, overwrite=args.overwrite)
+        run.run_search(config, overwrite=args.overwrite, retrain_final=args.retrain_final)
     except (config_module.ConfigError, datasets.DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -83,6 +97,9 @@ def main(argv=None):
     """Entry point of the `keras-nas-plus` console script."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser, commands = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "search":
+        _check_set_arguments(argv[1:])
     args = parser.parse_args(argv)
     return commands[args.command](args)
 

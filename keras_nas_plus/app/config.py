@@ -3,7 +3,8 @@
 A configuration has five sections::
 
     data:        where the examples come from and how they are split
-    space:       the search space (`type: macro | cell | nb201` + its arguments)
+    space:       the search space (`type: macro | cell | nb201 | residual` + its
+                 arguments)
     strategy:    the search strategy (`type: evolution | rl | random | bayesian
                  | grid | hyperband` + its arguments)
     search:      budget and bookkeeping (max_trials, epochs, batch_size, ...)
@@ -68,12 +69,13 @@ DEFAULTS = {
         "constraints": None,
         "latency_runs": 10,
         "workers": 1,
+        "compilation_cache": None,
     },
     "estimation": {},
 }
 
 SECTIONS = tuple(DEFAULTS)
-SPACE_TYPES = ("macro", "cell", "nb201")
+SPACE_TYPES = ("macro", "cell", "nb201", "residual")
 STRATEGY_TYPES = ("evolution", "rl", "random", "bayesian", "grid", "hyperband")
 
 
@@ -126,6 +128,9 @@ def _validate_search(search):
     v = search["workers"]
     _check("search.workers", _is_int(v) and v >= 1, v, "an integer >= 1 (trials run at once, one process each)")
     _validate_final_training(search["final_training"])
+    v = search["compilation_cache"]
+    _check("search.compilation_cache", v is None or (isinstance(v, str) and v), v,
+           "null or a directory path (JAX's persistent compilation cache)")
     _check("search.precision", search["precision"] in PRECISIONS, search["precision"],
            f"one of {', '.join(PRECISIONS)}")
     if search["objectives"] is not None:
@@ -145,7 +150,8 @@ def _validate_search(search):
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 #: Keys of `search.final_training` (the recipe of the final phase).
-FINAL_TRAINING_KEYS = ("epochs", "batch_size", "time_budget", "width_multiplier", "space")
+FINAL_TRAINING_KEYS = ("epochs", "batch_size", "time_budget", "width_multiplier", "space", "init",
+                       "test_time_augmentation")
 
 
 def _known_keys(section, mapping, allowed):
@@ -173,6 +179,10 @@ def _validate_final_training(final):
         elif key == "space":
             _check(name, isinstance(value, dict), value,
                    "a mapping of search-space arguments, e.g. {augmentation: translate_flip}")
+        elif key == "init":  # issue 23
+            _check(name, value in ("scratch", "best_trial"), value, "scratch or best_trial")
+        elif key == "test_time_augmentation":  # issue 23
+            _check(name, value in ("none", "flip"), value, "none or flip")
 
 
 #: Keys of `search.constraints` (hard constraints, see `NASTuner`).
@@ -228,6 +238,7 @@ def space_class(space_type):
         "macro": "MacroSearchSpace",
         "cell": "CellSearchSpace",
         "nb201": "NASBench201Space",
+        "residual": "ResidualSearchSpace",
     }
     cls = getattr(spaces, classes[space_type], None)
     if cls is None:
@@ -276,10 +287,26 @@ def _validate_space(space):
     _check_kwargs("space", space_class(t), kwargs, _SPACE_RESERVED)
 
 
+#: Strategy types that accept `strategy.initial_architectures` (warm start).
+WARM_START_STRATEGIES = ("evolution", "rl", "random")
+
+
+def _validate_initial_architectures(value):
+    ok = value == "references" or (isinstance(value, list) and value and all(
+        isinstance(e, str) or (isinstance(e, dict) and all(isinstance(k, str) for k in e)) for e in value))
+    _check("strategy.initial_architectures", ok, value,
+           "'references' or a non-empty list of reference names and mappings of hyperparameter values")
+
+
 def _validate_strategy(strategy):
     t = strategy.get("type")
     _check("strategy.type", t in STRATEGY_TYPES, t, f"one of {', '.join(STRATEGY_TYPES)}")
     kwargs = {k: v for k, v in strategy.items() if k != "type"}
+    if "initial_architectures" in kwargs:  # warm start (issue 23)
+        if t not in WARM_START_STRATEGIES:
+            raise ConfigError(f"strategy.initial_architectures: strategy type {t!r} cannot warm start; "
+                              f"use one of {', '.join(WARM_START_STRATEGIES)}")
+        _validate_initial_architectures(kwargs["initial_architectures"])
     _check_kwargs("strategy", strategy_class(t), kwargs, _STRATEGY_RESERVED)
 
 
@@ -458,17 +485,25 @@ def load_config(path, overrides=()):
         dict, the complete configuration.
 
     Raises:
-        ConfigError: missing or unparsable file, or a bad key/value (named).
+        ConfigError: missing, empty, non-UTF-8 or unparsable file, or a bad
+            key/value (named).
     """
     if not os.path.isfile(path):
         raise ConfigError(f"config file not found: {path}")
     try:
-        with open(path) as f:
-            raw = yaml.safe_load(f)
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}); is it a YAML configuration?") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot be read ({e.strerror or e})") from None
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({_yaml_problem(e)})") from e
-    if raw is None:
-        raw = {}
+    if raw is None:  # an empty file (or only comments) would silently run the whole default search
+        raise ConfigError(f"{path}: the file is empty; give at least one section, e.g. "
+                          "`search: {max_trials: 3}` (see examples/)")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
     for text in overrides:

@@ -8,8 +8,9 @@ plots with matplotlib (the `plots` extra):
 * `score_vs_params.png`: objective against parameter count, Pareto front
   (best score for at most that many parameters) highlighted;
 * `learning_curves.png`: the objective's per-epoch curve of every trial,
-  trials stopped early marked with a cross;
-* `best_architecture.png`: the layer graph of the best architecture.
+  the best trial highlighted, trials stopped early marked with a cross;
+* `best_architecture.png`: the layer graph of the best architecture, with
+  filter counts, strides and output shapes; merges coloured.
 """
 
 import json
@@ -82,13 +83,25 @@ def summary_table(results, trials, top=10):
         f"{len(trials)} trials: {len(done)} completed, {failed} failed, {stopped} stopped early; "
         f"{epochs} training epochs in all",
         "",
-        f"{'rank':>4} {'trial':>5} {objective:>12} {'params':>10} {'epochs':>6}  architecture",
+        f"{'rank':>4} {'trial':>5} {objective:>12} {'params':>10} {'epochs':>6} {'compile_s':>9} {'train_s':>8}"
+        "  architecture",
     ]
     for rank, t in enumerate(done[:top], 1):
         params = "-" if t.get("num_params") is None else f"{t['num_params']:,}"
         mark = " (stopped early)" if t.get("stopped_early") else ""
+        if t.get("initial_architecture"):
+            mark += f" (initial: {t['initial_architecture']})"
+        timing = t.get("timing") or {}
+        seconds = [("-" if timing.get(k) is None else f"{timing[k]:.1f}") for k in ("compile_seconds", "train_seconds")]
         lines.append(f"{rank:>4} {t['trial_id']:>5} {t['score']:>12.4f} {params:>10} "
-                     f"{t.get('epochs_trained') or '-':>6}  {t.get('architecture', '')}{mark}")
+                     f"{t.get('epochs_trained') or '-':>6} {seconds[0]:>9} {seconds[1]:>8}  "
+                     f"{t.get('architecture', '')}{mark}")
+    timing = results.get("trial_timing")
+    if timing:
+        lines.append("")
+        lines.append("time (s): " + ", ".join(f"{k[:-8]} {timing[k]:.0f}" for k in (
+            "build_seconds", "costs_seconds", "compile_seconds", "train_seconds", "validation_seconds",
+            "idle_seconds")) + f" of {timing['wall_seconds']:.0f} wall")
     lines.append("")
     best = results.get("best_architecture", "")
     lines.append(f"best trial {results.get('best_trial_id')}: {best}")
@@ -173,9 +186,18 @@ def plot_score_vs_params(results, trials, path):
 
 
 def plot_learning_curves(results, trials, path):
+    """Per-epoch objective of every trial: the best trial highlighted, integer epochs.
+
+    Returns:
+        the (closed) matplotlib figure.
+    """
     plt = _plt()
+    from matplotlib.ticker import MaxNLocator
+
     objective = results.get("objective", "val_accuracy")
+    best_id = results.get("best_trial_id")
     fig, ax = plt.subplots(figsize=(6, 4))
+    any_stopped, others_labelled = False, False  # each legend entry once
     for t in trials:
         curve = (t.get("history") or {}).get(objective)
         if not curve:
@@ -183,15 +205,27 @@ def plot_learning_curves(results, trials, path):
         epochs = list(range(1, len(curve) + 1))
         values = [math.nan if v is None else v for v in curve]
         stopped = bool(t.get("stopped_early"))
-        ax.plot(epochs, values, color="tab:orange" if stopped else "tab:blue", alpha=0.5, linewidth=1)
+        if str(t.get("trial_id")) == str(best_id):
+            ax.plot(epochs, values, "o-", color="tab:red", linewidth=2, markersize=3, zorder=3,
+                    label=f"best (trial {best_id})")
+        else:
+            ax.plot(epochs, values, ".-", color="tab:gray", alpha=0.5, linewidth=1, markersize=3,
+                    label=None if others_labelled else "other trials")
+            others_labelled = True
         if stopped:
-            ax.plot(epochs[-1], values[-1], "x", color="tab:red")
+            ax.plot(epochs[-1], values[-1], "x", color="tab:orange", zorder=4,
+                    label=None if any_stopped else "stopped early")
+        any_stopped = any_stopped or stopped
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(objective)
-    ax.set_title("Learning curves (x: stopped early)")
+    ax.set_title("Learning curves" + (" (x: stopped early)" if any_stopped else ""))
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+    return fig
 
 
 def layer_graph(model):
@@ -207,8 +241,43 @@ def layer_graph(model):
     return names, sorted(set(edges), key=lambda e: (names.index(e[0]), names.index(e[1])))
 
 
+def layer_label(layer):
+    """A box label: the layer's name and class, widths and strides, and its output shape."""
+    parts = [f"{layer.name}", layer.__class__.__name__]
+    config = {}
+    try:
+        config = layer.get_config()
+    except Exception:  # a label must never break a report
+        pass
+    detail = []
+    for key, text in (("filters", "{} filters"), ("units", "{} units"), ("depth_multiplier", "x{} depth")):
+        if config.get(key) is not None:
+            detail.append(text.format(config[key]))
+    if config.get("kernel_size") is not None:
+        detail.append("k" + "x".join(str(k) for k in config["kernel_size"]))
+    strides = config.get("strides")
+    if strides is not None and any(int(s) != 1 for s in (strides if isinstance(strides, (list, tuple)) else [strides])):
+        detail.append("stride " + "x".join(str(s) for s in (strides if isinstance(strides, (list, tuple)) else [strides])))
+    if config.get("pool_size") is not None:
+        detail.append("pool " + "x".join(str(p) for p in config["pool_size"]))
+    if detail:
+        parts.append(", ".join(detail))
+    try:
+        shape = layer.output.shape
+        parts.append("(" + ", ".join("?" if d is None else str(d) for d in shape[1:]) + ")")
+    except Exception:
+        pass
+    return "\n".join(parts)
+
+
 def plot_architecture(model, path, title="Best architecture"):
-    """Draws a model's layer graph (boxes by depth, arrows for connections)."""
+    """Draws a model's layer graph: boxes by depth with widths, strides and output shapes, merges coloured.
+
+    The figure is sized to the graph (its depth and widest level).
+
+    Returns:
+        the (closed) matplotlib figure.
+    """
     plt = _plt()
     names, edges = layer_graph(model)
     depth = {n: 0 for n in names}
@@ -222,25 +291,28 @@ def plot_architecture(model, path, title="Best architecture"):
     for d, members in columns.items():
         for k, n in enumerate(members):
             pos[n] = (k - (len(members) - 1) / 2.0, -d)
-    height = max(4, 0.45 * (max(columns) + 1))
-    fig, ax = plt.subplots(figsize=(7, height))
+    widest = max(len(m) for m in columns.values())
+    fig, ax = plt.subplots(figsize=(max(3.0, 1.9 * widest + 0.6), max(2.0, 0.75 * (max(columns) + 1) + 0.6)))
     for a, b in edges:
         (x0, y0), (x1, y1) = pos[a], pos[b]
-        ax.annotate("", xy=(x1, y1 + 0.18), xytext=(x0, y0 - 0.18),
+        ax.annotate("", xy=(x1, y1 + 0.3), xytext=(x0, y0 - 0.3),
                     arrowprops={"arrowstyle": "->", "color": "0.4", "lw": 0.8})
+    inputs = {b: sum(1 for _, c in edges if c == b) for b in names}
     for n in names:
         layer = model.get_layer(n)
-        label = f"{n}\n{layer.__class__.__name__}"
-        ax.text(*pos[n], label, ha="center", va="center", fontsize=6,
-                bbox={"boxstyle": "round,pad=0.25", "fc": "#e8f0fe", "ec": "#4a6fa5", "lw": 0.6})
+        merge = inputs[n] > 1  # Add, Concatenate, ...: more than one inbound layer
+        ax.text(*pos[n], layer_label(layer), ha="center", va="center", fontsize=6,
+                bbox={"boxstyle": "round,pad=0.25", "fc": "#fde8d8" if merge else "#e8f0fe",
+                      "ec": "#b5651d" if merge else "#4a6fa5", "lw": 0.6})
     xs = [p[0] for p in pos.values()]
-    ax.set_xlim(min(xs) - 1, max(xs) + 1)
-    ax.set_ylim(-max(columns) - 0.8, 0.8)
+    ax.set_xlim(min(xs) - 0.6, max(xs) + 0.6)
+    ax.set_ylim(-max(columns) - 0.5, 0.5)
     ax.axis("off")
-    ax.set_title(title)
+    ax.set_title(title + " (orange: merges)" if any(v > 1 for v in inputs.values()) else title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
+    return fig
 
 
 def make_report(run_dir, output_dir=None, plots=True):

@@ -19,20 +19,28 @@ import time
 import numpy as np
 
 from keras_nas_plus import datasets
+from keras_nas_plus.estimation import final_phase as final_options
+from keras_nas_plus.estimation.final_phase import FINAL_ATTEMPTS  # noqa: F401 (re-exported)
+from keras_nas_plus.estimation.final_phase import _final_fit
 from keras_nas_plus._io import atomic_write_text
+from keras_nas_plus._io import directory_problem
+from keras_nas_plus._io import read_json
 from keras_nas_plus.app import config as config_module
 from keras_nas_plus.app import workers as _workers
+from keras_nas_plus.engine import compilation_cache
+from keras_nas_plus.engine import timing as timing_module
 from keras_nas_plus.estimation import fidelity as fidelity_module
 from keras_nas_plus.estimation import final as final_module
-from keras_nas_plus.spaces._training import CosineSchedule
-from keras_nas_plus.spaces._training import LastFiniteState
-from keras_nas_plus.spaces._training import TimeBudget
+from keras_nas_plus.estimation import learning_curves as callbacks_module
 from keras_nas_plus.spaces._training import whole_batch_size
-from keras_nas_plus.spaces.scaling import widened
+from keras_nas_plus.strategies import base as oracle_base
+from keras_nas_plus.strategies.warm_start import INITIAL_KEY
 from keras_nas_plus.vocabulary import CONFIG_FILE
 from keras_nas_plus.vocabulary import MODEL_FILE
 from keras_nas_plus.vocabulary import RESULTS_FILE
 
+#: Search time (seconds) of every `run_search` call on a directory, summed (issue 22).
+SEARCH_TIME_FILE = "search_time.json"
 # Sections that must not change when a run directory is resumed.
 _FROZEN_SECTIONS = ("data", "space", "strategy")
 
@@ -140,6 +148,8 @@ def build_tuner(config, space, overwrite=False):
     kwargs.update(strategy)
     try:
         return cls(**kwargs)
+    except oracle_base.UnreadableTrialFileError as e:  # a damaged run directory, not a strategy problem
+        raise RunError(f"search.directory {search['directory']!r}: {e}") from e
     except ValueError as e:
         raise config_module.ConfigError(f"strategy: {e}") from e
 
@@ -205,6 +215,8 @@ def collect_trials(tuner, space):
             "stopped_early": bool((info.get("learning_curve") or {}).get("stopped", False)),
             "costs": info.get("costs"),
             "rejected": bool(info.get("rejected", False)),
+            "initial_architecture": values.get(INITIAL_KEY),  # warm start (issue 23)
+            "timing": info.get("timing"),  # per-trial timing (issue 23)
         })
     return records
 
@@ -224,93 +236,6 @@ def format_summary(records, objective):
     return "\n".join(lines)
 
 
-#: Attempts of the final phase: after a non-finite loss it goes on from the last finite epoch
-#: (in float32, or with half the learning rate), at most this many fits in all.
-FINAL_ATTEMPTS = 3
-
-
-def _scale_learning_rate(model, factor):
-    """Multiplies the initial learning rate of `model`'s optimizer by `factor`; returns the new rate."""
-    import keras
-
-    optimizer = model.optimizer
-    schedule = getattr(optimizer, "_learning_rate", None)
-    if isinstance(schedule, CosineSchedule):
-        schedule.initial_learning_rate *= factor
-        return schedule.initial_learning_rate
-    rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate)) * factor
-    optimizer.learning_rate = rate
-    return rate
-
-
-def _final_fit(final_space, final_hp, data, epochs, batch_size, budget, verbose, width_multiplier=1.0):
-    """Trains the final model, and goes on after a divergence.
-
-    The model is `final_space`'s network of `final_hp`, with every filter
-    count multiplied by `width_multiplier` (`fidelity.widened`); the recipe
-    (optimizer, learning rate, augmentation) is `final_space.fit`'s.
-
-    A NaN or infinite training loss stops the `fit` and restores the last
-    epoch with a finite loss (`LastFiniteState`). Training then goes on from
-    there for the epochs and time (seconds) left, up to `FINAL_ATTEMPTS` fits
-    in all: when not even the first epoch was finite under a mixed-precision
-    policy, afresh in float32 (on an H200 under JAX, bf16 made one showcase
-    architecture's loss NaN within 3 batches at batch size 512, and not at
-    256 or in float32: benchmarks/gpu_showcase/README.md); otherwise with half
-    the learning rate.
-
-    Returns:
-        (model, epochs kept, divergences: list of dicts, whether the time
-        budget stopped training).
-    """
-    import keras
-
-    x = np.concatenate([data["x_train"], data["x_val"]])
-    y = np.concatenate([data["y_train"], data["y_val"]])
-    build_space, build_hp = widened(final_space, final_hp, width_multiplier)
-    model = build_space.build(build_hp)
-    started = time.time()
-    trained, divergences, stopped_by_budget, factor = 0, [], False, 1.0
-    for attempt in range(FINAL_ATTEMPTS):
-        guard = LastFiniteState()
-        callbacks = [guard]
-        time_budget = None
-        if budget:
-            time_budget = TimeBudget(budget - (time.time() - started))
-            callbacks.insert(0, time_budget)
-        history = final_space.fit(final_hp, model, x, y, epochs=epochs - trained, batch_size=batch_size,
-                                  verbose=0 if verbose < 2 else 1, callbacks=callbacks)
-        if guard.diverged_epoch is None:
-            trained += len(getattr(history, "epoch", []) or []) or (epochs - trained)
-            stopped_by_budget = time_budget is not None and time_budget.stopped_epoch is not None
-            break
-        kept = 0 if guard.kept_epoch is None else guard.kept_epoch + 1
-        record = {"epoch": trained + guard.diverged_epoch + 1, "loss": str(guard.loss), "kept_epochs": trained + kept}
-        divergences.append(record)
-        trained += kept
-        time_left = None if not budget else budget - (time.time() - started)
-        if attempt + 1 == FINAL_ATTEMPTS or trained >= epochs or (time_left is not None and time_left < 1.0):
-            _log(verbose, f"Final phase: training loss {guard.loss} at epoch {record['epoch']}; "
-                          f"the state after epoch {trained} is kept")
-            break
-        policy = keras.config.dtype_policy().name
-        if guard.kept_epoch is None and policy.startswith("mixed"):
-            keras.config.set_dtype_policy("float32")
-            record["precision"] = "float32"
-            how = f"afresh in float32 (was {policy})"
-        else:
-            factor *= 0.5
-            how = "afresh" if guard.kept_epoch is None else None
-        if guard.kept_epoch is None:  # nothing finite to go on from: a new model, at the base rate
-            keras.backend.clear_session()
-            model = build_space.build(build_hp)
-        rate = _scale_learning_rate(model, factor if guard.kept_epoch is None else 0.5)
-        record["learning_rate"] = rate
-        _log(verbose, f"Final phase: training loss {guard.loss} at epoch {record['epoch']}; going on "
-                      + (how or f"from epoch {trained}") + f" with learning rate {rate:g}")
-    return model, trained, divergences, stopped_by_budget
-
-
 def search_arguments(data, search):
     """`(args, kwargs)` of `tuner.search` for the loaded `data` and the `search` section."""
     return (data["x_train"], data["y_train"]), dict(
@@ -323,13 +248,17 @@ def _log(verbose, text):
         print(text, flush=True)
 
 
-def run_search(config, overwrite=False):
+def run_search(config, overwrite=False, retrain_final=False):
     """Runs the search described by a validated configuration.
 
     Args:
         config: dict from `keras_nas_plus.config.load_config`.
         overwrite: bool, start over even if `search.directory` holds a run
             (otherwise that run is resumed; finished trials are kept).
+        retrain_final: bool, default False. When `search.directory` holds a
+            finished search (its `results.json` and no trial left to run),
+            train and evaluate the final model again; otherwise such a run
+            only reports its results and stops.
 
     Returns:
         dict, the content written to `results.json`.
@@ -342,27 +271,40 @@ def run_search(config, overwrite=False):
     search = config["search"]
     verbose = search["verbose"]
     directory = search["directory"]
+    if search.get("compilation_cache"):  # before any model is built (issue 23)
+        compilation_cache.enable(search["compilation_cache"])
     data = load_data(config["data"], search["seed"])
     space = build_space(config["space"], data)
     final_training = dict(search.get("final_training") or {})
+    if final_training.get("test_time_augmentation", "none") != "none" and data["input_kind"] != "image":
+        raise config_module.ConfigError("search.final_training.test_time_augmentation: flip needs image data, "
+                                        f"got {data['input_kind']} data")
     final_space = space
     if final_training.get("space"):  # the final recipe's argument overrides, checked before any work
         try:
             final_space = build_space({**config["space"], **final_training["space"]}, data)
         except config_module.ConfigError as e:
             raise config_module.ConfigError(f"search.final_training.{e}") from e
-    if os.path.exists(directory) and not os.path.isdir(directory):
-        raise RunError(f"search.directory {directory!r} is a file, not a directory")
+    problem = directory_problem(directory)
+    if problem:
+        raise RunError(f"search.directory {directory!r} {problem}")
     _check_resume(config, directory, overwrite)
     policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(search["precision"])
     try:
-        return _run_search(config, overwrite, data, space, final_training, final_space)
+        return _run_search(config, overwrite, data, space, final_training, final_space, retrain_final)
     finally:
         keras.config.set_dtype_policy(policy)
 
 
-def _run_search(config, overwrite, data, space, final_training, final_space):
+def _metric_key(error, search):
+    """The configuration key behind a `MetricNotLoggedError`."""
+    if error.role == "monitor":
+        return "estimation.learning_curve.monitor"
+    return "search.objectives" if search.get("objectives") else "search.objective"
+
+
+def _run_search(config, overwrite, data, space, final_training, final_space, retrain_final=False):
     import keras
 
     search = config["search"]
@@ -398,6 +340,9 @@ def _run_search(config, overwrite, data, space, final_training, final_space):
         os.makedirs(directory, exist_ok=True)
         atomic_write_text(os.path.join(directory, CONFIG_FILE), json.dumps(config, indent=2))
 
+        time_file = os.path.join(directory, SEARCH_TIME_FILE)
+        previous_seconds = float(read_json(time_file, {}).get("seconds", 0.0))
+        ended_before = len(tuner.oracle.end_order)
         start = time.time()
         processes = {}
         if workers > 1:
@@ -407,10 +352,24 @@ def _run_search(config, overwrite, data, space, final_training, final_space):
         try:
             args, kwargs = search_arguments(data, search)
             tuner.search(*args, **kwargs)
+        except callbacks_module.MetricNotLoggedError as e:  # bad input, found after one epoch
+            if not existed:
+                shutil.rmtree(directory, ignore_errors=True)
+            raise config_module.ConfigError(f"{_metric_key(e, search)}: {e}") from None
         finally:
             _workers.stop_workers(processes)
-    search_seconds = time.time() - start
+            if os.path.isdir(directory):  # search time accumulates over resumes
+                atomic_write_text(time_file, json.dumps({"seconds": previous_seconds + time.time() - start}))
+    search_seconds = previous_seconds + time.time() - start
     records = collect_trials(tuner, space)
+    results_path = os.path.join(directory, RESULTS_FILE)
+    previous = read_json(results_path, None)
+    if (not retrain_final and isinstance(previous, dict) and len(tuner.oracle.end_order) == ended_before
+            and previous.get("num_trials") == len(records)):
+        _log(verbose, f"search.directory {directory!r} holds a finished search ({len(records)} trials); "
+             "nothing to do. Its results: " + results_path
+             + "\n(raise search.max_trials to search on, or pass --retrain-final to train the final model again)")
+        return previous
     _log(verbose, "\nSearch summary (" + config["strategy"]["type"] + ", "
          + f"{len(records)} trials, {search_seconds:.0f} s)\n" + format_summary(records, search["objective"]))
 
@@ -449,9 +408,20 @@ def _run_search(config, overwrite, data, space, final_training, final_space):
         keras.config.set_dtype_policy(search["precision"])
         keras.utils.set_random_seed(search["seed"])
         final_hp = best_trial.hyperparameters.copy()
+        init_path, init_fallback = final_options.init_weights_path(  # issue 23
+            tuner, best_trial.trial_id, final_training, final_space is space, log=lambda t: _log(verbose, t))
+        loaded = []
+
+        def on_build(built):
+            if init_path:
+                loaded.append(final_options.load_initial_weights(built, init_path, log=lambda t: _log(verbose, t)))
+
         model, trained, divergences, stopped_by_budget = _final_fit(
-            final_space, final_hp, data, final_epochs, batch_size, budget, verbose, width)
-        final_info.update(epochs_trained=trained, batch_size=batch_size, params=int(model.count_params()))
+            final_space, final_hp, data, final_epochs, batch_size, budget, verbose, width, on_build)
+        final_info.update(epochs_trained=trained, batch_size=batch_size, params=int(model.count_params()),
+                          init="best_trial" if loaded and all(loaded) else "scratch")
+        if init_fallback or (loaded and not all(loaded)):
+            final_info["init_fallback"] = init_fallback or "the weights did not fit"
         if width != 1:
             final_info["width_multiplier"] = width
         if budget:
@@ -471,6 +441,14 @@ def _run_search(config, overwrite, data, space, final_training, final_space):
     evaluation = model.evaluate(data["x_test"], data["y_test"], batch_size=test_batch, verbose=0,
                                 return_dict=True)
     test_accuracy = evaluation.get("accuracy", evaluation.get("compile_metrics"))
+    tta_info = {"type": final_training.get("test_time_augmentation", "none")}
+    if tta_info["type"] == "flip":  # issue 23: the saved model includes the augmentation
+        tta_info["test_accuracy_without_tta"] = None if test_accuracy is None else float(test_accuracy)
+        model = final_options.with_flip_tta(model)
+        evaluation = model.evaluate(data["x_test"], data["y_test"], batch_size=test_batch, verbose=0,
+                                    return_dict=True)
+        test_accuracy = evaluation.get("accuracy", evaluation.get("compile_metrics"))
+        tta_info["test_accuracy"] = None if test_accuracy is None else float(test_accuracy)
     model_path = os.path.join(directory, MODEL_FILE)
     model.save(model_path)
 
@@ -482,10 +460,12 @@ def _run_search(config, overwrite, data, space, final_training, final_space):
         "objective": search["objective"],
         "test_accuracy": None if test_accuracy is None else float(test_accuracy),
         "test_metrics": {k: float(v) for k, v in evaluation.items()},
+        "test_time_augmentation": tta_info,
         "num_trials": len(records),
         "model_path": os.path.abspath(model_path),
         "final_phase": {**final_info, "seconds": round(final_seconds, 2)},
-        "search_seconds": round(search_seconds, 2),
+        "search_seconds": round(search_seconds, 2),  # all runs on this directory
+        "trial_timing": timing_module.summarize([r["timing"] for r in records], search_seconds, workers),
         "time_budget_reached": bool(getattr(tuner, "budget_exhausted", False)),
         "learning_curve": lce_summary,
         "space": {"type": config["space"]["type"], "config": space.get_config()},

@@ -8,6 +8,7 @@ import keras
 from keras_nas_plus.app import run
 from keras_nas_plus.app import workers
 from keras_nas_plus.engine import chief as chief_module
+from keras_nas_plus.engine import compilation_cache
 
 
 def run_worker(directory):
@@ -17,6 +18,8 @@ def run_worker(directory):
         config = json.load(f)
     search = dict(config["search"], time_budget=None)  # the chief keeps the budget
     config = dict(config, search=search)
+    if search.get("compilation_cache"):  # before any model is built (issue 23)
+        compilation_cache.enable(search["compilation_cache"])
     keras.utils.set_random_seed(search["seed"])
     data = run.load_data(config["data"], search["seed"])
     space = run.build_space(config["space"], data)

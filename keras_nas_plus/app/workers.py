@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 
+
 WORKERS_DIR = "workers"
 _ENV_KEYS = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
 

@@ -2,11 +2,13 @@
 
 import json
 import os
+import time
 
 import keras
 
 from keras_nas_plus._io import atomic_write_text
 from keras_nas_plus.engine import pareto as _pareto
+from keras_nas_plus.engine import timing as timing_module
 from keras_nas_plus.engine import trials as _trials
 from keras_nas_plus.engine.trial_support import _count_examples
 from keras_nas_plus.engine.trial_support import _finite_or_none
@@ -59,6 +61,15 @@ class TrialRecords:
         )
         for estimator in self.estimators:
             info.update(estimator.record(trial, model, results))
+        if getattr(self, "_timing", None) is not None:  # per-trial timing (issue 23)
+            (timer, build_seconds, costs_seconds), self._timing = self._timing, None
+            started = self._trial_started.get(trial.trial_id)
+            info["timing"] = timing_module.timing_record(
+                info.get("timing"), timer.record(), build_seconds, costs_seconds,
+                0.0 if started is None else time.time() - started)
+        initial = trial.hyperparameters.values.get("nas/initial_architecture")  # warm start (issue 23)
+        if initial is not None:
+            info["initial_architecture"] = initial
         info.update(self.extra_trial_info(trial, model, results))
         atomic_write_text(self._trial_info_fname(trial.trial_id), json.dumps(info))
 

@@ -91,6 +91,31 @@ def _raise_on_nan_loss(results):
             )
 
 
+def _raise_on_nan_objective(results, names):
+    """An objective that is never finite while the loss is fails the trial, saying why (issue 22)."""
+    if not isinstance(results, keras.callbacks.History):
+        return
+    for name in names:
+        values = results.history.get(name)
+        if values and not any(v is not None and math.isfinite(float(v)) for v in values):
+            raise keras_tuner.errors.FailedTrialError(
+                f"objective {name} was {values[-1]} at every epoch while the training loss stayed finite; "
+                "the trial is recorded as failed"
+            )
+
+
+#: File of a trial's directory holding the full traceback of its last failure (issue 22).
+TRACEBACK_FILE = "nas_traceback.txt"
+
+
+def _one_line(message):
+    """The exception line of a traceback (`Type: first line of its text`)."""
+    lines = str(message).rstrip().splitlines()
+    last_frame = max((i for i, line in enumerate(lines) if line.startswith(" ")), default=-1)
+    rest = [line.strip() for line in lines[last_frame + 1:] if line.strip()]
+    return rest[0] if rest else str(message).strip()
+
+
 def _mark_resumable(kwargs):
     """Lets Keras Tuner resume a project killed before its tuner file existed.
 

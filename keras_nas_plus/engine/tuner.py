@@ -14,10 +14,14 @@ import keras_tuner
 from keras_tuner.src import backend as kt_backend
 from keras_tuner.src import utils as kt_utils
 from keras_tuner.src.distribute import utils as dist_utils
+from keras_tuner.src.engine import tuner as tuner_module
 from keras_tuner.src.engine import tuner_utils
 
 from keras_nas_plus._io import atomic_write_text
+from keras_nas_plus._io import json_safe
 from keras_nas_plus.engine import chief
+from keras_nas_plus.engine import timing as timing_module
+from keras_nas_plus.engine import trials as _trials
 from keras_nas_plus.engine.memory import TrialMemory
 from keras_nas_plus.engine.records import TrialRecords
 from keras_nas_plus.engine.trial_support import CONSTRAINTS
@@ -27,7 +31,10 @@ from keras_nas_plus.engine.trial_support import _check_constraint
 from keras_nas_plus.engine.trial_support import _CostLogger
 from keras_nas_plus.engine.trial_support import _EpochTunerCallback
 from keras_nas_plus.engine.trial_support import _finite_or_none
+from keras_nas_plus.engine.trial_support import TRACEBACK_FILE
 from keras_nas_plus.engine.trial_support import _mark_resumable
+from keras_nas_plus.engine.trial_support import _one_line
+from keras_nas_plus.engine.trial_support import _raise_on_nan_objective
 from keras_nas_plus.engine.trial_support import _raise_on_nan_loss  # noqa: F401 (re-exported)
 from keras_nas_plus.engine.trial_support import _stop_new_trials
 from keras_nas_plus.engine.trial_support import _uses_batch_hooks
@@ -147,6 +154,10 @@ class NASTuner(TrialRecords, keras_tuner.Tuner):
 
     #: Seconds a tuner waits before asking again when the oracle answers IDLE.
     idle_wait_seconds = 1.0
+    #: Stop the search after a trial's first epoch if an objective (or the
+    #: learning-curve monitor) is missing from the epoch logs
+    #: (`keras_nas_plus.callbacks.MetricNotLoggedError`).
+    check_logged_metrics = True
 
     def __init__(
         self,
@@ -365,6 +376,7 @@ class NASTuner(TrialRecords, keras_tuner.Tuner):
     def _reject(self, trial, model, costs, violated):
         info = {
             "trial_id": trial.trial_id,
+            "hyperparameters": json_safe(dict(trial.hyperparameters.values)),
             "num_params": int(model.count_params()),
             "costs": {k: _finite_or_none(v) for k, v in costs.items()},
             "rejected": True,
@@ -401,11 +413,36 @@ class NASTuner(TrialRecords, keras_tuner.Tuner):
             build = functools.partial(_estimated_build, estimator, build)
         return build(hp)
 
+    def _try_build(self, hp):
+        # `max_model_size` is checked as a hard constraint in `_build_and_fit_model` (issue 22):
+        # Keras Tuner's own check fails the trial, and three in a row abort the search.
+        limit, self.max_model_size = self.max_model_size, None
+        try:
+            return super()._try_build(hp)
+        finally:
+            self.max_model_size = limit
+
+    def _try_run_and_update_trial(self, trial, *fit_args, **fit_kwargs):
+        super()._try_run_and_update_trial(trial, *fit_args, **fit_kwargs)
+        # One line in `trial.message`, the traceback in the trial's own file; none once completed.
+        fname = os.path.join(self.get_trial_dir(trial.trial_id), TRACEBACK_FILE)
+        if trial.status == "COMPLETED":
+            trial.message = None
+        elif trial.message and "\n" in trial.message.strip():
+            atomic_write_text(fname, trial.message)
+            trial.message = _one_line(trial.message)
+
     def _build_and_fit_model(self, trial, *args, **kwargs):
         hp = trial.hyperparameters
+        started = time.perf_counter()
         model = self._try_build(hp)
+        build_seconds = time.perf_counter() - started
         costs = self.model_costs(trial, model)
+        self._timing = (timing_module.TrialTiming(), build_seconds, time.perf_counter() - started - build_seconds)
         violated = self.violated_constraints(costs)
+        size = tuner_module.maybe_compute_model_size(model) if self.max_model_size else 0
+        if self.max_model_size and size > self.max_model_size:
+            violated.append(f"trainable params={size} > max_model_size={self.max_model_size}")
         if violated:
             self._reject(trial, model, costs, violated)
         kwargs = dict(kwargs)
@@ -417,8 +454,11 @@ class NASTuner(TrialRecords, keras_tuner.Tuner):
             ]
         if not any(isinstance(c, keras.callbacks.TerminateOnNaN) for c in callbacks):
             callbacks.append(keras.callbacks.TerminateOnNaN())
+        callbacks.append(self._timing[0])  # per-trial timing (issue 23)
         reported = {k: v for k, v in costs.items() if math.isfinite(v)}
         callbacks.insert(0, _CostLogger(reported))
+        if self.check_logged_metrics:  # a misspelt objective stops the search after one epoch (issue 22)
+            callbacks.insert(1, lce.CheckLoggedMetrics(self._needed_metrics()))
         kwargs["callbacks"] = callbacks
         for estimator in self.estimators:
             args, kwargs = estimator.before_fit(trial, model, tuple(args), dict(kwargs))
@@ -433,10 +473,20 @@ class NASTuner(TrialRecords, keras_tuner.Tuner):
             )
         self._record_trial_info(trial, model, results, args, kwargs)
         _raise_on_nan_loss(results)
+        _raise_on_nan_objective(results, [o.name for o in _trials.objectives_of(self.oracle.objective)])
         tuner_utils.validate_trial_results(
             results, self.oracle.objective, "HyperModel.fit()"
         )
         return results
+
+    def _needed_metrics(self):
+        """`{metric name: role}` the epoch logs must hold: objectives, the curve monitor."""
+        objective = getattr(self.oracle, "objective", None)
+        names = {} if objective is None else {o.name: "objective" for o in _trials.objectives_of(objective)}
+        monitor = (self.learning_curve or {}).get("monitor")
+        if monitor:
+            names.setdefault(monitor, "monitor")
+        return names
 
     def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
         # Keras Tuner imports tensorboard for every trial on the TensorFlow
@@ -464,6 +514,9 @@ class NASTuner(TrialRecords, keras_tuner.Tuner):
                       os.path.join(self.get_trial_dir(trial.trial_id), TRIAL_MESSAGE_FILE)):
             if os.path.exists(fname):
                 os.remove(fname)
+        # Its values first: a lost trial.json is rebuilt from this record (issue 22).
+        atomic_write_text(self._trial_info_fname(trial.trial_id), json.dumps(
+            {"trial_id": trial.trial_id, "hyperparameters": json_safe(dict(trial.hyperparameters.values))}))
         self._trial_started[trial.trial_id] = time.time()
         self._begun += 1
         self._start_heartbeat(trial.trial_id)

@@ -6,10 +6,51 @@ import os
 import warnings
 
 import keras
+import keras_tuner
 
 from keras_nas_plus.estimation.base import Estimator
 from keras_nas_plus.estimation.curves import CurveExtrapolator
 from keras_nas_plus.vocabulary import objective_direction
+
+
+class MetricNotLoggedError(keras_tuner.errors.FatalValueError):
+    """A metric the search needs (objective, monitor) is not in the epoch logs.
+
+    Attributes:
+        metric: str, the missing metric's name.
+        role: str, "objective" or "monitor" (learning-curve extrapolation).
+        logged: list of str, the metric names that were logged.
+    """
+
+    def __init__(self, metric, role, logged):
+        self.metric, self.role, self.logged = metric, role, sorted(logged)
+        super().__init__(f"{metric!r} is not among the metrics logged after the first epoch: "
+                         f"{', '.join(self.logged) or 'none'}")
+
+
+class CheckLoggedMetrics(keras.callbacks.Callback):
+    """Stops training after the first epoch if a needed metric is not logged.
+
+    Args:
+        names: dict, metric name -> role ("objective" or "monitor").
+
+    Raises:
+        MetricNotLoggedError: at the end of the first epoch, naming the metric
+            and the logged ones (a Keras Tuner `FatalError`: the search stops).
+    """
+
+    def __init__(self, names):
+        super().__init__()
+        self.names = dict(names)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch != 0 or logs is None:
+            return
+        for name, role in self.names.items():
+            if name not in logs:
+                raise MetricNotLoggedError(name, role, logs)
+
+
 
 def infer_mode(monitor):
     """Direction of a metric from its name: "max" for accuracy-like names, else "min".
@@ -36,7 +77,8 @@ class LearningCurveExtrapolation(keras.callbacks.Callback):
     empirical-gain component of ``CurveExtrapolator``, ``gain_weight``).
 
     The callback never raises during training (a failed prediction is skipped with a
-    warning), survives ``copy.deepcopy`` and keeps no reference to the model after
+    warning; a ``monitor`` absent from every epoch's logs so far gives one warning naming
+    the logged keys, and nothing is stopped), survives ``copy.deepcopy`` and keeps no reference to the model after
     training.  Works in a plain ``model.fit`` (give ``target``) and in keras_nas_plus
     tuners, which set ``target`` to the oracle's best score so far.
 
@@ -172,6 +214,8 @@ class LearningCurveExtrapolation(keras.callbacks.Callback):
         self.probability = None
         self.curve = []
         self.epochs_saved = 0
+        self._monitor_seen = False
+        self._monitor_warned = False
 
     def _horizon(self):
         if self.max_epochs is not None:
@@ -181,6 +225,15 @@ class LearningCurveExtrapolation(keras.callbacks.Callback):
         return int(epochs) if isinstance(epochs, (int, float)) and epochs and epochs > 0 else None
 
     def _on_epoch_end(self, epoch, logs):
+        if self.monitor in logs:
+            self._monitor_seen = True
+        elif not self._monitor_seen:  # never logged (a typo, no validation data): never stop (issue 22)
+            if not self._monitor_warned:
+                self._monitor_warned = True
+                warnings.warn(f"LearningCurveExtrapolation: monitor {self.monitor!r} is not in the epoch logs "
+                              f"(logged: {', '.join(sorted(logs)) or 'nothing'}); no trial is stopped early",
+                              RuntimeWarning, stacklevel=3)
+            return
         value = logs.get(self.monitor)
         try:
             value = float(value)

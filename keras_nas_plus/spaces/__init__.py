@@ -6,6 +6,8 @@
   `build_cell` puts one searchable cell inside your own model.
 * `NASBench201Space`: the 15,625-cell NAS-Bench-201 space, with conversion
   to and from its architecture strings.
+* `ResidualSearchSpace`: pre-activation residual networks (Wide ResNets),
+  with the Wide ResNet training recipe and named reference points.
 """
 
 from keras_nas_plus.spaces.cell import CellSearchSpace
@@ -14,3 +16,4 @@ from keras_nas_plus.spaces.macro import MacroSearchSpace
 from keras_nas_plus.spaces.nb201 import NASBench201Space
 from keras_nas_plus.spaces.nb201 import arch_to_values
 from keras_nas_plus.spaces.nb201 import values_to_arch
+from keras_nas_plus.spaces.residual import ResidualSearchSpace

@@ -7,6 +7,8 @@ import keras
 import numpy as np
 
 SCHEDULES = ("constant", "cosine")
+#: How often a `CosineSchedule` changes the rate.
+SCHEDULE_UNITS = ("step", "epoch")
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -114,20 +116,47 @@ class CosineSchedule(keras.optimizers.schedules.LearningRateSchedule):
     a state sync per step under JAX, which more than doubled epoch times on an
     H200).
 
+    With `warmup_epochs > 0` the rate first rises linearly to
+    `initial_learning_rate` (to `(i + 1) / W` of it at warm-up step or epoch
+    `i` of `W`), then the cosine decay runs over the rest of the fit. The
+    warm-up lasts at most half of the fit (`CosinePlanner` sets
+    `warmup_steps`). With `unit="epoch"` the rate changes once per epoch
+    (epoch `e` of a fit of `E` epochs uses the step formula at `e`, `E`),
+    as in the usual Wide ResNet recipes; with `"step"` it changes every
+    step. `decay=False` keeps the rate constant after the warm-up.
+
     Args:
-        initial_learning_rate: positive float, the rate at the start of a fit.
+        initial_learning_rate: positive float, the rate at the start of a fit
+            (the peak rate with a warm-up).
         start_step: int >= 0, optimizer iteration where the decay starts.
         total_steps: int >= 0, steps of the decay; 0 means constant.
+        warmup_epochs: float >= 0, default 0. Epochs of linear warm-up.
+        unit: `"step"` (default) or `"epoch"`, how often the rate changes.
+        decay: bool, default True. Cosine decay after the warm-up.
+        warmup_steps: int >= 0, steps of warm-up of the current fit (set by
+            `CosinePlanner`).
+        steps_per_epoch: int >= 0, steps per epoch of the current fit (set by
+            `CosinePlanner`).
 
     Reference:
         Loshchilov & Hutter, "SGDR: Stochastic Gradient Descent with Warm
-        Restarts", ICLR 2017 (cosine annealing, without restarts).
+        Restarts", ICLR 2017 (cosine annealing, without restarts); Goyal et
+        al., "Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour",
+        2017, Section 2.2 (gradual warm-up).
     """
 
-    def __init__(self, initial_learning_rate, start_step=0, total_steps=0):
+    def __init__(self, initial_learning_rate, start_step=0, total_steps=0, warmup_epochs=0.0, unit="step",
+                 decay=True, warmup_steps=0, steps_per_epoch=0):
+        if unit not in SCHEDULE_UNITS:
+            raise ValueError(f"`unit` must be one of {SCHEDULE_UNITS}, got {unit!r}.")
         self.initial_learning_rate = float(initial_learning_rate)
         self.start_step = int(start_step)
         self.total_steps = int(total_steps)
+        self.warmup_epochs = float(warmup_epochs)
+        self.unit = unit
+        self.decay = bool(decay)
+        self.warmup_steps = int(warmup_steps)
+        self.steps_per_epoch = int(steps_per_epoch)
         # During a fit with a time budget: an optimizer variable holding `total_steps`, so the
         # plan can be revised without compiling the train step again (see `CosinePlanner`).
         self.total_steps_variable = None
@@ -140,13 +169,27 @@ class CosineSchedule(keras.optimizers.schedules.LearningRateSchedule):
         total = float(self.total_steps)
         if self.total_steps_variable is not None:
             total = ops.maximum(ops.cast(self.total_steps_variable, "float32"), 1.0)
-        progress = (ops.cast(step, "float32") - float(self.start_step)) / total
-        progress = ops.clip(progress, 0.0, 1.0)
-        return 0.5 * initial * (1.0 + ops.cos(math.pi * progress))
+        step = ops.cast(step, "float32") - float(self.start_step)
+        warmup = float(self.warmup_steps)
+        if self.unit == "epoch" and self.steps_per_epoch > 0:  # whole epochs: the rate changes per epoch
+            length = float(self.steps_per_epoch)
+            step, total, warmup = ops.floor(step / length), total / length, warmup / length
+        if not warmup:
+            if not self.decay:
+                return initial
+            progress = ops.clip(step / total, 0.0, 1.0)
+            return 0.5 * initial * (1.0 + ops.cos(math.pi * progress))
+        rising = initial * ops.minimum(1.0, (step + 1.0) / warmup)
+        after = initial
+        if self.decay:
+            progress = ops.clip((step - warmup) / ops.maximum(total - warmup, 1.0), 0.0, 1.0)
+            after = 0.5 * initial * (1.0 + ops.cos(math.pi * progress))
+        return ops.where(step < warmup, rising, after)
 
     def get_config(self):
         return {"initial_learning_rate": self.initial_learning_rate, "start_step": self.start_step,
-                "total_steps": self.total_steps}
+                "total_steps": self.total_steps, "warmup_epochs": self.warmup_epochs, "unit": self.unit,
+                "decay": self.decay, "warmup_steps": self.warmup_steps, "steps_per_epoch": self.steps_per_epoch}
 
 
 class CosinePlanner(keras.callbacks.Callback):
@@ -179,6 +222,8 @@ class CosinePlanner(keras.callbacks.Callback):
         self._epoch_ends = []
         self.schedule.start_step = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
         self.schedule.total_steps = epochs * int(self._steps) if self._steps else 0
+        self.schedule.steps_per_epoch = int(self._steps or 0)
+        self.schedule.warmup_steps = self._warmup_steps(epochs)
         self.schedule.total_steps_variable = None
         if self.budget is not None and self.schedule.total_steps:  # the plan may be revised
             self.schedule.total_steps_variable = model.optimizer.add_variable(
@@ -186,6 +231,16 @@ class CosinePlanner(keras.callbacks.Callback):
                 dtype="float32", name="cosine_total_steps")
         # A train step compiled by an earlier fit holds the old plan: compile it again.
         model.make_train_function(force=True)
+
+    def _warmup_steps(self, epochs):
+        """Warm-up steps of this fit: `warmup_epochs`, at most half of the fit (whole epochs per epoch)."""
+        steps = int(self._steps or 0)
+        warmup = self.schedule.warmup_epochs
+        if not warmup or not steps:
+            return 0
+        if self.schedule.unit == "epoch":
+            return min(math.ceil(warmup), epochs // 2) * steps
+        return min(round(warmup * steps), (epochs * steps) // 2)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.budget is not None:
@@ -350,14 +405,18 @@ def whole_batches(args, kwargs):
 def fit_with_schedule(model, schedule, *args, **kwargs):
     """`model.fit` with the learning-rate `schedule` (`constant`/`cosine`).
 
+    An optimizer whose rate is a `CosineSchedule` with `decay=False` (a
+    warm-up, then constant) is planned whatever `schedule` says.
+
     Under JAX the data are first passed through `whole_batches`, so that the
     train and test steps are compiled once per `fit`.
     """
     args, kwargs = whole_batches(args, kwargs)
-    if schedule == "cosine":
+    learning_rate = getattr(model.optimizer, "_learning_rate", None)
+    warmup_only = isinstance(learning_rate, CosineSchedule) and not learning_rate.decay
+    if schedule == "cosine" or warmup_only:
         callbacks = list(kwargs.get("callbacks") or [])
         budget = next((c for c in callbacks if isinstance(c, TimeBudget)), None)
-        learning_rate = getattr(model.optimizer, "_learning_rate", None)
         if isinstance(learning_rate, CosineSchedule):
             callbacks.append(CosinePlanner(learning_rate, time_budget=budget))
         else:

@@ -4,30 +4,15 @@ import keras
 import keras_tuner
 
 from keras_nas_plus.spaces import ops
+from keras_nas_plus.spaces import _recipe
 from keras_nas_plus.spaces import _training
 
 _CONV_OPS = ("conv3x3", "conv5x5", "sepconv3x3", "sepconv5x5")
 _KINDS = ("auto", "image", "sequence")
-OPTIMIZERS = ("adam", "adamw", "sgd")
-AUGMENTATIONS = ("none", "translate", "translate_flip", "translate_erase", "translate_flip_erase")
-
-
-def _as_tuple(name, value, allowed_types):
-    """A scalar becomes a 1-tuple; validates element types."""
-    values = tuple(value) if isinstance(value, (list, tuple)) else (value,)
-    if not values:
-        raise ValueError(f"`{name}` must not be empty.")
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, allowed_types):
-            raise ValueError(f"`{name}` has an invalid value {v!r}.")
-    return values
-
-
-def _choice(hp, name, values, **kwargs):
-    """A Choice when several values are given, else the fixed value."""
-    if len(values) == 1:
-        return values[0]
-    return hp.Choice(name, list(values), **kwargs)
+OPTIMIZERS = _recipe.OPTIMIZERS
+AUGMENTATIONS = _recipe.AUGMENTATIONS
+_as_tuple = _recipe.as_tuple
+_choice = _recipe.choice
 
 
 class MacroSearchSpace(keras_tuner.HyperModel):
@@ -83,14 +68,31 @@ class MacroSearchSpace(keras_tuner.HyperModel):
             learning rate decays to 0 over each `fit` (a trial's epochs, or
             the final training), which makes short trials' scores steadier.
             A list makes it a searched training hyperparameter.
-        optimizer: str or list of `"adam"`, `"adamw"` (weight decay 1e-4),
-            `"sgd"` (Nesterov momentum 0.9), default `"adam"`. A list is
-            searched alongside the architecture.
+        optimizer: str or list of `"adam"`, `"adamw"` (decoupled weight
+            decay, 1e-4 unless `weight_decay` says otherwise), `"sgd"` or
+            `"sgd_nesterov"` (both SGD with Nesterov momentum 0.9), default
+            `"adam"`. A list is searched alongside the architecture.
         augmentation: str or list of `"none"`, `"translate"` (random shifts of
             up to 10 % of the side, zero fill), `"translate_flip"` (plus
             horizontal flips), `"translate_erase"` / `"translate_flip_erase"`
             (plus random erasing with probability 0.5, see `RandomShift`); images only, active during training only. Default `"none"`; a list is
             searched.
+        schedule_unit: `"step"` (default) or `"epoch"`: the learning rate
+            changes every step, or once per epoch. A list is searched.
+        warmup_epochs: float >= 0, default 0. Epochs of linear learning-rate
+            warm-up at the start of each fit, at most half of it (Goyal et
+            al. 2017, Section 2.2). A list is searched.
+        weight_decay: None (default), or float >= 0 or a list: an L2 penalty
+            `weight_decay * sum(w ** 2)` on every convolution and dense
+            kernel for `adam` and `sgd`, the decoupled weight decay of
+            `adamw` (see `_recipe.TrainingRecipe`). None: only `adamw`
+            decays (1e-4).
+        label_smoothing: float in [0, 1) or a list, default 0. Label
+            smoothing of the cross-entropy (Szegedy et al., CVPR 2016,
+            Section 7), with `SparseLabelSmoothingCrossentropy`.
+        ema_momentum: None (default) or float in [0, 1) or a list. Keep an
+            exponential moving average of the weights (Polyak averaging),
+            swapped in at the end of each fit (Keras' `use_ema`).
         compile_kwargs: dict or None. Overrides of `model.compile` arguments
             (`optimizer`, `loss`, `metrics`); the default is Adam, sparse
             categorical cross-entropy and accuracy.
@@ -124,6 +126,11 @@ class MacroSearchSpace(keras_tuner.HyperModel):
         lr_schedule="cosine",
         optimizer="adam",
         augmentation="none",
+        schedule_unit="step",
+        warmup_epochs=0.0,
+        weight_decay=None,
+        label_smoothing=0.0,
+        ema_momentum=None,
         compile_kwargs=None,
         name="macro_search_space",
         tunable=True,
@@ -164,19 +171,11 @@ class MacroSearchSpace(keras_tuner.HyperModel):
         dropout = _as_tuple("dropout", dropout, (int, float))
         if any(not 0.0 <= d < 1.0 for d in dropout):
             raise ValueError(f"`dropout` values must be in [0, 1), got {dropout!r}.")
-        learning_rate = _as_tuple("learning_rate", learning_rate, (int, float))
-        if any(lr <= 0 for lr in learning_rate):
-            raise ValueError(f"`learning_rate` values must be positive, got {learning_rate!r}.")
+        recipe = _recipe.TrainingRecipe(learning_rate, optimizer, lr_schedule, schedule_unit=schedule_unit,
+                                        warmup_epochs=warmup_epochs, weight_decay=weight_decay,
+                                        label_smoothing=label_smoothing, ema_momentum=ema_momentum)
         if rescale is not None and (isinstance(rescale, bool) or not isinstance(rescale, (int, float))):
             raise ValueError(f"`rescale` must be a number or None, got {rescale!r}.")
-        lr_schedule = _as_tuple("lr_schedule", lr_schedule, str)
-        for v in lr_schedule:
-            if v not in _training.SCHEDULES:
-                raise ValueError(f"`lr_schedule` must be one of {_training.SCHEDULES}, got {v!r}.")
-        optimizer = _as_tuple("optimizer", optimizer, str)
-        for v in optimizer:
-            if v not in OPTIMIZERS:
-                raise ValueError(f"`optimizer` must be one of {OPTIMIZERS}, got {v!r}.")
         augmentation = _as_tuple("augmentation", augmentation, str)
         for v in augmentation:
             if v not in AUGMENTATIONS:
@@ -198,10 +197,11 @@ class MacroSearchSpace(keras_tuner.HyperModel):
         self.downsample_at = downsample_at
         self.stem_filters = int(stem_filters)
         self.dropout = dropout
-        self.learning_rate = learning_rate
+        self.recipe = recipe
+        self.learning_rate = recipe.learning_rate
         self.rescale = rescale
-        self.lr_schedule = lr_schedule
-        self.optimizer = optimizer
+        self.lr_schedule = recipe.lr_schedule
+        self.optimizer = recipe.optimizer
         self.augmentation = augmentation
         self.compile_kwargs = dict(compile_kwargs or {})
         self.rank = 2 if input_kind == "image" else 1
@@ -221,22 +221,10 @@ class MacroSearchSpace(keras_tuner.HyperModel):
         if self.rescale is not None:
             x = keras.layers.Rescaling(self.rescale, name="rescale")(x)
         augmentation = _choice(hp, "augmentation", self.augmentation)
-        if augmentation != "none":
-            max_shift = max(1, round(0.1 * min(self.input_shape[:2])))
-            x = _training.RandomShift(max_shift, flip="flip" in augmentation,
-                                      erase=0.5 if "erase" in augmentation else 0.0, name="augment")(x)
+        layer = _recipe.augmentation_layer(augmentation, max(1, round(0.1 * min(self.input_shape[:2]))))
+        if layer is not None:
+            x = layer(x)
         return inputs, x
-
-    def _optimizer(self, hp):
-        learning_rate = float(_choice(hp, "learning_rate", self.learning_rate, ordered=True))
-        name = _choice(hp, "optimizer", self.optimizer)
-        if _choice(hp, "lr_schedule", self.lr_schedule) == "cosine":  # planned per fit in `fit`
-            learning_rate = _training.CosineSchedule(learning_rate)
-        if name == "sgd":
-            return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9, nesterov=True)
-        if name == "adamw":
-            return keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=1e-4)
-        return keras.optimizers.Adam(learning_rate=learning_rate)
 
     def _choose_layer(self, hp, i, stage):
         op = _choice(hp, f"layer_{i}/op", self.operations)
@@ -258,9 +246,11 @@ class MacroSearchSpace(keras_tuner.HyperModel):
         outputs_ = keras.layers.Dense(self.num_classes, activation="softmax", name="classifier",
                                        dtype="float32")(x)  # float32 softmax under mixed precision
         model = keras.Model(inputs, outputs_, name="macro_net")
+        recipe = self.recipe.choose(hp)
+        _recipe.add_kernel_l2(model, self.recipe.kernel_l2(recipe))
         compile_kwargs = {
-            "optimizer": self._optimizer(hp),
-            "loss": "sparse_categorical_crossentropy",
+            "optimizer": self.recipe.make_optimizer(recipe),
+            "loss": self.recipe.make_loss(recipe),
             "metrics": ["accuracy"],
         }
         compile_kwargs.update(self.compile_kwargs)
@@ -335,8 +325,7 @@ class MacroSearchSpace(keras_tuner.HyperModel):
 
     def fit(self, hp, model, *args, **kwargs):
         """Trains `model` with this space's learning-rate schedule."""
-        schedule = hp.values.get("lr_schedule", self.lr_schedule[0])
-        return _training.fit_with_schedule(model, schedule, *args, **kwargs)
+        return _training.fit_with_schedule(model, self.recipe.schedule(hp), *args, **kwargs)
 
     # -------------------------------------------------------- describe
     def describe(self, values):
@@ -380,10 +369,8 @@ class MacroSearchSpace(keras_tuner.HyperModel):
             "downsample_at": None if self.downsample_at is None else list(self.downsample_at),
             "stem_filters": self.stem_filters,
             "dropout": list(self.dropout),
-            "learning_rate": list(self.learning_rate),
             "rescale": self.rescale,
-            "lr_schedule": list(self.lr_schedule),
-            "optimizer": list(self.optimizer),
+            **self.recipe.get_config(),
             "augmentation": list(self.augmentation),
             "compile_kwargs": self.compile_kwargs,
             "name": self.name,

@@ -200,3 +200,44 @@ def space_size(space, limit=10**12):
         if total > limit:
             return math.inf
     return total
+
+
+def decision_choices(hp, float_bins):
+    """The values the controller chooses among for `hp`.
+
+    `Choice` and `Boolean`: their values; `Int`: its discrete values (ranges
+    of more than 1000 values: `float_bins` values evenly spaced in its
+    sampling scale); `Float`: its stepped values when there are at most
+    `float_bins` of them, otherwise `float_bins` bin centres in its sampling
+    scale (linear, log or reverse_log); `Fixed`: its value.
+
+    Args:
+        hp: a Keras Tuner hyperparameter.
+        float_bins: int >= 2.
+
+    Returns:
+        list of values (a single value means no decision is made).
+    """
+    if isinstance(hp, keras_tuner.engine.hyperparameters.Fixed):
+        return [hp.value]
+    values = discrete_values(hp)
+    is_float = isinstance(hp, keras_tuner.engine.hyperparameters.Float)
+    if values is not None and not (is_float and len(values) > float_bins):
+        return [to_python(v) for v in values]
+    binned = []
+    for i in range(float_bins):
+        value = to_python(hp.prob_to_value((i + 0.5) / float_bins))
+        if value not in binned:
+            binned.append(value)
+    return binned
+
+
+def _nearest_index(hp, choices, value):
+    if value in choices:
+        return choices.index(value)
+    try:
+        target = hp.value_to_prob(value)
+        dist = [abs(hp.value_to_prob(c) - target) for c in choices]
+    except (TypeError, ValueError, AttributeError):
+        return 0
+    return int(np.argmin(dist))

@@ -40,9 +40,11 @@ from keras_nas_plus.engine.trials import objectives_of
 from keras_nas_plus.engine.trials import trial_objective_values
 from keras_nas_plus.strategies import _hp
 from keras_nas_plus.strategies._resume import ResumableState
+from keras_nas_plus.strategies._resume import UnreadableTrialFileError  # noqa: F401 (re-exported)
 from keras_nas_plus._io import json_safe as _json_safe
 from keras_nas_plus.vocabulary import PARENT_KEY
 from keras_nas_plus.vocabulary import REJECTED_MESSAGE  # noqa: F401 (re-exported)
+from keras_nas_plus.vocabulary import TRIAL_INFO_FILE  # noqa: F401 (re-exported)
 from keras_nas_plus.vocabulary import is_rejected
 
 _RUNNING = keras_tuner.engine.trial.TrialStatus.RUNNING
@@ -522,7 +524,12 @@ class NASOracle(ResumableState, keras_tuner.Oracle):
                 del self.ongoing_trials[holder]
             return
         self._heartbeats.pop(trial.trial_id, None)
+        completed = trial.status == _COMPLETED
         super().end_trial(trial)
+        stored = self.trials[trial.trial_id]
+        if completed and stored.status == _FAILED and not stored.message:  # Keras Tuner says nothing (issue 22)
+            stored.message = f"objective {getattr(self.objective, 'name', 'score')} is not finite (score {stored.score})"
+            self._save_trial(stored)
         self.save()  # now without the ended trial in `ongoing_trials`
 
     def end_trial(self, trial):

@@ -16,9 +16,10 @@ from keras_nas_plus.strategies._evolution_parents import MultiObjectiveParents
 from keras_nas_plus.strategies._evolution_parents import _check_evolution_options
 from keras_nas_plus.strategies._evolution_parents import fast_mutation_probabilities  # noqa: F401 (re-exported)
 from keras_nas_plus.strategies.oracle_tuner import OracleTuner
+from keras_nas_plus.strategies.warm_start import WarmStartMixin
 
 
-class RegularizedEvolutionOracle(MultiObjectiveParents, NASOracle):
+class RegularizedEvolutionOracle(WarmStartMixin, MultiObjectiveParents, NASOracle):
     """Regularized (aging) evolution over any Keras Tuner search space.
 
     The search starts with `population_size` random trials. Afterwards each
@@ -94,6 +95,11 @@ class RegularizedEvolutionOracle(MultiObjectiveParents, NASOracle):
             least-explored Pareto-archive member rather than a tournament
             winner (Pareto local search); ignored with one objective.
             Chosen on NAS-Bench-201 (docs/multiobjective.md).
+        initial_architectures: None (default), `"references"`, or a list of
+            dicts of hyperparameter values and/or reference names: proposed
+            first, in order, before any random member; they join the
+            population like any completed trial (warm start, see
+            `keras_nas_plus.strategies.warm_start` and docs/warm_start.md).
         The multi-objective research options below are constructor arguments
         saved in the oracle's state (docs/multiobjective.md measures them);
         `pareto_archive`, `crowding_scale` and `pareto_secondary` are
@@ -201,6 +207,7 @@ class RegularizedEvolutionOracle(MultiObjectiveParents, NASOracle):
         archive_skip_cheapest=False,
         cheap_objective=None,
         archive_tie_break="random",
+        initial_architectures=None,
         **options,
     ):
         _check_evolution_options(population_rule, mutation_count_probabilities, parent_rule, tchebycheff_scale,
@@ -240,6 +247,7 @@ class RegularizedEvolutionOracle(MultiObjectiveParents, NASOracle):
         self.max_neighbour_values = int(max_neighbour_values)
         self.equivalence = equivalence
         self.archive_parent_probability = float(archive_parent_probability)
+        self._init_warm_start(initial_architectures)
         #: None or `callable(parent_values, child_values) -> bool`: with
         #: untried neighbours, children it accepts are drawn first (all
         #: neighbours when it accepts none). Set by `NASTuner` with
@@ -553,6 +561,10 @@ class RegularizedEvolution(OracleTuner):
         archive_parent_probability: float in [0, 1], default 0.5. With
             several objectives, chance of taking the least-explored
             Pareto-archive member as parent; see `RegularizedEvolutionOracle`.
+        initial_architectures: None (default), `"references"` (every point
+            of `hypermodel.references()`), or a list of dicts of
+            hyperparameter values and/or reference names, proposed first
+            (warm start; see docs/warm_start.md).
         hyperparameters, tune_new_entries, allow_new_entries,
         max_retries_per_trial: as in `keras_tuner.RandomSearch`.
         max_consecutive_failed_trials, trial_lease_seconds: see `NASOracle`.

@@ -57,3 +57,6 @@ class OracleTuner(NASTuner):
         oracle_kwargs, kwargs = split_oracle_kwargs(self.oracle_class, kwargs)
         self.seed = oracle_kwargs.get("seed")
         super().__init__(self.oracle_class(**oracle_kwargs), hypermodel, **kwargs)
+        prepare = getattr(self.oracle, "prepare_initial_architectures", None)
+        if prepare is not None:  # warm start: names and references resolved against the space
+            prepare(self.hypermodel)

@@ -12,9 +12,12 @@ from keras_tuner.src.engine.oracle import synchronized
 from keras_nas_plus._io import atomic_write_text
 from keras_nas_plus.strategies import _controller
 from keras_nas_plus.strategies import _hp
+from keras_nas_plus.strategies._hp import _nearest_index
+from keras_nas_plus.strategies._hp import decision_choices
 from keras_nas_plus.strategies.base import NASOracle
 from keras_nas_plus.strategies.base import _check_int
 from keras_nas_plus.strategies.oracle_tuner import OracleTuner
+from keras_nas_plus.strategies.warm_start import WarmStartMixin
 
 _COMPLETED = keras_tuner.engine.trial.TrialStatus.COMPLETED
 _FAILED = keras_tuner.engine.trial.TrialStatus.FAILED
@@ -45,48 +48,7 @@ def _check_float(name, value, minimum=None, maximum=None, min_open=False, max_op
         raise ValueError(f"`{name}` must be a finite float in {bounds}, got {value!r}.")
 
 
-def decision_choices(hp, float_bins):
-    """The values the controller chooses among for `hp`.
-
-    `Choice` and `Boolean`: their values; `Int`: its discrete values (ranges
-    of more than 1000 values: `float_bins` values evenly spaced in its
-    sampling scale); `Float`: its stepped values when there are at most
-    `float_bins` of them, otherwise `float_bins` bin centres in its sampling
-    scale (linear, log or reverse_log); `Fixed`: its value.
-
-    Args:
-        hp: a Keras Tuner hyperparameter.
-        float_bins: int >= 2.
-
-    Returns:
-        list of values (a single value means no decision is made).
-    """
-    if isinstance(hp, keras_tuner.engine.hyperparameters.Fixed):
-        return [hp.value]
-    values = _hp.discrete_values(hp)
-    is_float = isinstance(hp, keras_tuner.engine.hyperparameters.Float)
-    if values is not None and not (is_float and len(values) > float_bins):
-        return [_hp.to_python(v) for v in values]
-    binned = []
-    for i in range(float_bins):
-        value = _hp.to_python(hp.prob_to_value((i + 0.5) / float_bins))
-        if value not in binned:
-            binned.append(value)
-    return binned
-
-
-def _nearest_index(hp, choices, value):
-    if value in choices:
-        return choices.index(value)
-    try:
-        target = hp.value_to_prob(value)
-        dist = [abs(hp.value_to_prob(c) - target) for c in choices]
-    except (TypeError, ValueError, AttributeError):
-        return 0
-    return int(np.argmin(dist))
-
-
-class RLControllerOracle(NASOracle):
+class RLControllerOracle(WarmStartMixin, NASOracle):
     """Search with a recurrent controller trained by REINFORCE.
 
     An autoregressive controller (an LSTM or GRU cell shared across steps)
@@ -157,6 +119,12 @@ class RLControllerOracle(NASOracle):
             the normalised reward, e.g. 0.0 = worst rank).
         seed: int or None. Random seed (controller initialisation and
             sampling).
+        initial_architectures: None (default), `"references"`, or a list of
+            dicts of hyperparameter values and/or reference names: proposed
+            first, in order, before any sampled trial (warm start, see
+            `keras_nas_plus.strategies.warm_start`). The controller *trains* on
+            their rewards: each one's path (`path_of`) is credited like a
+            sampled trial's, an off-policy sample as for the random fallback.
         hyperparameters, allow_new_entries, tune_new_entries,
         max_retries_per_trial, max_consecutive_failed_trials: as in
             `keras_tuner.Oracle`.
@@ -193,6 +161,7 @@ class RLControllerOracle(NASOracle):
         tune_new_entries=True,
         max_retries_per_trial=0,
         max_consecutive_failed_trials=3,
+        initial_architectures=None,
         **options,
     ):
         if cell not in _controller.CELLS:
@@ -230,6 +199,7 @@ class RLControllerOracle(NASOracle):
         self._pending = []  # ended trial ids waiting for the next update
         #: Wall seconds of the most recent controller update (not saved).
         self.last_update_seconds = None
+        self._init_warm_start(initial_architectures)
 
     # ------------------------------------------------------------ controller
     def _ensure_core(self):
@@ -352,6 +322,10 @@ class RLControllerOracle(NASOracle):
         self._samples[str(trial_id)] = self.path_of(values)
         return values
 
+    def on_initial_architecture(self, trial_id, values):
+        # Warm start: the controller learns from the initial architectures too.
+        self._samples[str(trial_id)] = self.path_of(values)
+
     def _window(self):
         return [self.utility(t) for t in self.completed_trials()[-self.reward_window :]]
 
@@ -439,13 +413,23 @@ class RLControllerOracle(NASOracle):
         self.last_update_seconds = time.perf_counter() - start
         return loss
 
-    @synchronized
     def end_trial(self, trial):
+        abort = []
+        self._end_trial_and_credit(trial, abort)
+        if abort:  # the consecutive-failure abort, raised once Keras Tuner's lock is released (issue 22)
+            raise abort[0]
+
+    @synchronized
+    def _end_trial_and_credit(self, trial, abort):
         # Save once, after the reward is credited (the base class saves on
         # its own; those saves are deferred).
         self._defer_save = True
         try:
             super().end_trial(trial)
+        except RuntimeError as e:
+            if self.abort_reason is None or str(e) != self.abort_reason:
+                raise
+            abort.append(e)
         finally:
             self._defer_save = False
         self._credit(str(trial.trial_id))
@@ -568,6 +552,9 @@ class RLSearch(OracleTuner):
         failure_reward: float or None, default None. Reward of failed/NaN
             trials (None: no reward).
         seed: int or None. Random seed.
+        initial_architectures: None (default), `"references"`, or a list of
+            dicts of values and/or reference names, proposed first; the
+            controller trains on their rewards (docs/warm_start.md).
         hyperparameters, tune_new_entries, allow_new_entries,
         max_retries_per_trial, max_consecutive_failed_trials: as in
             `keras_tuner.RandomSearch`.

@@ -11,6 +11,7 @@ Examples:
 
 import argparse
 import json
+import os
 import sys
 
 from keras_nas_plus.tabular import table as table_module
@@ -117,6 +118,11 @@ def run(args):
     Returns:
         int exit status: 0 on success, 2 on a bad table or argument.
     """
+    if args.table not in table_module.NAMED_TABLES and not os.path.exists(args.table):
+        print(f"keras-nas-plus benchmark: error: --table {args.table!r}: no shipped table of that name and "
+              f"no such file; shipped tables: {', '.join(table_module.NAMED_TABLES)} "
+              "(or give the path of a CSV file)", file=sys.stderr)
+        return 2
     if args.objective_column and len(args.objective_column) > 1:
         return _run_multiobjective(args)
     if args.objective_column and ":" in args.objective_column[0]:

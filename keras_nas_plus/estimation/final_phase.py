@@ -1,0 +1,250 @@
+"""The final training phase: training the chosen network (going on after a divergence), its options.
+
+`_final_fit` trains the final model and goes on from the last finite epoch
+after a NaN loss.
+
+`search.final_training.init: best_trial` starts the final training from the
+weights the tuner saved for the best trial (Keras Tuner keeps each trial's
+best-epoch checkpoint) instead of a fresh initialisation, when the final
+model has the trial's shapes; otherwise it falls back to `scratch` with a
+printed note. `search.final_training.test_time_augmentation: flip` evaluates
+(and saves) the final model wrapped by `with_flip_tta`: the mean of its
+class probabilities for an image and for its horizontal mirror image, a
+common test-time augmentation (e.g. Krizhevsky, Sutskever & Hinton,
+"ImageNet Classification with Deep Convolutional Neural Networks", NeurIPS
+2012, Section 4.1, averaging predictions over reflections).
+"""
+
+import os
+import time
+import warnings
+
+import keras
+import numpy as np
+
+from keras_nas_plus.spaces._training import CosineSchedule
+from keras_nas_plus.spaces._training import LastFiniteState
+from keras_nas_plus.spaces._training import TimeBudget
+from keras_nas_plus.spaces.scaling import widened
+
+#: Values of `search.final_training.init`.
+INIT_CHOICES = ("scratch", "best_trial")
+#: Values of `search.final_training.test_time_augmentation`.
+TTA_CHOICES = ("none", "flip")
+
+
+@keras.saving.register_keras_serializable(package="keras_nas_plus")
+class HorizontalFlip(keras.layers.Layer):
+    """Mirrors images left-right: `keras.ops.flip(x, axis=2)` (NHWC, or NHW)."""
+
+    def call(self, inputs):
+        return keras.ops.flip(inputs, axis=2)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package="keras_nas_plus")
+class MeanProbabilities(keras.layers.Layer):
+    """Mean of several class-probability tensors (softmax first when `from_logits`).
+
+    Args:
+        from_logits: bool, default False. The inputs are logits: each is
+            passed through a softmax (last axis) before the mean.
+    """
+
+    def __init__(self, from_logits=False, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        if not isinstance(from_logits, bool):
+            raise ValueError(f"`from_logits` must be a bool, got {from_logits!r}.")
+        self.from_logits = from_logits
+
+    def call(self, inputs):
+        probabilities = [keras.ops.cast(x, "float32") for x in inputs]
+        if self.from_logits:
+            probabilities = [keras.ops.softmax(x, axis=-1) for x in probabilities]
+        return keras.ops.mean(keras.ops.stack(probabilities, axis=0), axis=0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits}
+
+
+def with_flip_tta(model: keras.Model, from_logits: bool = False) -> keras.Model:
+    """`model` wrapped so that it predicts the mean over an image and its mirror image.
+
+    The result is a functional model holding `model` (weights shared, not
+    copied), `HorizontalFlip` and `MeanProbabilities`; it saves to and loads
+    from a `.keras` file like any model. It is compiled with
+    sparse categorical cross-entropy and accuracy for `evaluate`.
+
+    Args:
+        model: a Keras model taking images (batch, height, width[, channels])
+            and returning class probabilities (or logits, see `from_logits`).
+        from_logits: bool, default False. `model` returns logits.
+
+    Returns:
+        `keras.Model`.
+
+    Raises:
+        ValueError: if the model's input is not an image batch (rank < 3).
+    """
+    spec = model.inputs[0]
+    if len(spec.shape) < 3:
+        raise ValueError(f"test_time_augmentation: flip needs image inputs, got input shape {tuple(spec.shape)}.")
+    inputs = keras.Input(tuple(spec.shape[1:]), dtype=spec.dtype, name="image")
+    outputs = MeanProbabilities(from_logits=from_logits, name="flip_mean")(
+        [model(inputs), model(HorizontalFlip(name="horizontal_flip")(inputs))])
+    tta = keras.Model(inputs, outputs, name=f"{model.name}_flip_tta")
+    tta.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return tta
+
+
+def best_trial_checkpoint(tuner, trial_id):
+    """Path of the weights Keras Tuner saved for a trial, or None when missing."""
+    getter = getattr(tuner, "_get_checkpoint_fname", None)
+    if getter is None:
+        return None
+    path = getter(trial_id)
+    return path if os.path.exists(path) else None
+
+
+def init_weights_path(tuner, trial_id, final_training, same_space, log=print):
+    """Where the final model's starting weights come from (`init`), or None for scratch.
+
+    `best_trial` needs the final model to have the trial's shapes: it falls
+    back to scratch (with a printed note) when `width_multiplier` is not 1,
+    when `final_training.space` overrides the space, when the trials were
+    trained at a reduced model fidelity, or when the checkpoint is missing.
+
+    Returns:
+        (path or None, str reason of a fallback or None).
+    """
+    if final_training.get("init", "scratch") != "best_trial":
+        return None, None
+    reason = None
+    fidelity = getattr(tuner, "fidelity", None)
+    if final_training.get("width_multiplier", 1) != 1:
+        reason = "width_multiplier changes the shapes"
+    elif not same_space:
+        reason = "final_training.space overrides the search space"
+    elif fidelity is not None and fidelity.changes_model:
+        reason = "the trials were trained at a reduced model fidelity"
+    path = None if reason else best_trial_checkpoint(tuner, trial_id)
+    if reason is None and path is None:
+        reason = f"trial {trial_id} has no saved checkpoint"
+    if reason:
+        log(f"Final phase: init best_trial not possible ({reason}); training from scratch")
+        return None, reason
+    return path, None
+
+
+def load_initial_weights(model, path, log=print):
+    """Loads `path` into `model`; False (and a printed note) when the shapes differ."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the fresh optimizer has no slots yet
+            model.load_weights(path)
+    except (ValueError, KeyError) as e:
+        log(f"Final phase: the best trial's weights do not fit the final model ({e}); training from scratch")
+        return False
+    return True
+
+
+def _log(verbose, text):
+    if verbose:
+        print(text, flush=True)
+
+
+#: Attempts of the final phase: after a non-finite loss it goes on from the last finite epoch
+#: (in float32, or with half the learning rate), at most this many fits in all.
+FINAL_ATTEMPTS = 3
+
+
+def _scale_learning_rate(model, factor):
+    """Multiplies the initial learning rate of `model`'s optimizer by `factor`; returns the new rate."""
+    optimizer = model.optimizer
+    schedule = getattr(optimizer, "_learning_rate", None)
+    if isinstance(schedule, CosineSchedule):
+        schedule.initial_learning_rate *= factor
+        return schedule.initial_learning_rate
+    rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate)) * factor
+    optimizer.learning_rate = rate
+    return rate
+
+
+def _final_fit(final_space, final_hp, data, epochs, batch_size, budget, verbose, width_multiplier=1.0,
+               on_build=None):
+    """Trains the final model, and goes on after a divergence.
+
+    The model is `final_space`'s network of `final_hp`, with every filter
+    count multiplied by `width_multiplier` (`fidelity.widened`); the recipe
+    (optimizer, learning rate, augmentation) is `final_space.fit`'s.
+
+    A NaN or infinite training loss stops the `fit` and restores the last
+    epoch with a finite loss (`LastFiniteState`). Training then goes on from
+    there for the epochs and time (seconds) left, up to `FINAL_ATTEMPTS` fits
+    in all: when not even the first epoch was finite under a mixed-precision
+    policy, afresh in float32 (on an H200 under JAX, bf16 made one showcase
+    architecture's loss NaN within 3 batches at batch size 512, and not at
+    256 or in float32: benchmarks/gpu_showcase/README.md); otherwise with half
+    the learning rate.
+
+    `on_build(model)`, when given, is called on every freshly built model
+    (e.g. to load the best trial's weights, `final_training.init`).
+
+    Returns:
+        (model, epochs kept, divergences: list of dicts, whether the time
+        budget stopped training).
+    """
+    x = np.concatenate([data["x_train"], data["x_val"]])
+    y = np.concatenate([data["y_train"], data["y_val"]])
+    build_space, build_hp = widened(final_space, final_hp, width_multiplier)
+    model = build_space.build(build_hp)
+    if on_build is not None:
+        on_build(model)
+    started = time.time()
+    trained, divergences, stopped_by_budget, factor = 0, [], False, 1.0
+    for attempt in range(FINAL_ATTEMPTS):
+        guard = LastFiniteState()
+        callbacks = [guard]
+        time_budget = None
+        if budget:
+            time_budget = TimeBudget(budget - (time.time() - started))
+            callbacks.insert(0, time_budget)
+        history = final_space.fit(final_hp, model, x, y, epochs=epochs - trained, batch_size=batch_size,
+                                  verbose=0 if verbose < 2 else 1, callbacks=callbacks)
+        if guard.diverged_epoch is None:
+            trained += len(getattr(history, "epoch", []) or []) or (epochs - trained)
+            stopped_by_budget = time_budget is not None and time_budget.stopped_epoch is not None
+            break
+        kept = 0 if guard.kept_epoch is None else guard.kept_epoch + 1
+        record = {"epoch": trained + guard.diverged_epoch + 1, "loss": str(guard.loss), "kept_epochs": trained + kept}
+        divergences.append(record)
+        trained += kept
+        time_left = None if not budget else budget - (time.time() - started)
+        if attempt + 1 == FINAL_ATTEMPTS or trained >= epochs or (time_left is not None and time_left < 1.0):
+            _log(verbose, f"Final phase: training loss {guard.loss} at epoch {record['epoch']}; "
+                          f"the state after epoch {trained} is kept")
+            break
+        policy = keras.config.dtype_policy().name
+        if guard.kept_epoch is None and policy.startswith("mixed"):
+            keras.config.set_dtype_policy("float32")
+            record["precision"] = "float32"
+            how = f"afresh in float32 (was {policy})"
+        else:
+            factor *= 0.5
+            how = "afresh" if guard.kept_epoch is None else None
+        if guard.kept_epoch is None:  # nothing finite to go on from: a new model, at the base rate
+            keras.backend.clear_session()
+            model = build_space.build(build_hp)
+            if on_build is not None:
+                on_build(model)
+        rate = _scale_learning_rate(model, factor if guard.kept_epoch is None else 0.5)
+        record["learning_rate"] = rate
+        _log(verbose, f"Final phase: training loss {guard.loss} at epoch {record['epoch']}; going on "
+                      + (how or f"from epoch {trained}") + f" with learning rate {rate:g}")
+    return model, trained, divergences, stopped_by_budget
