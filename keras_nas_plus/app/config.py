@@ -263,7 +263,7 @@ _STRATEGY_RESERVED = (
 )
 
 
-def constructor_arguments(cls):
+def constructor_arguments(cls: type) -> list:
     """Names of the keyword arguments of `cls` (a strategy's tuner: with its oracle's)."""
     params = inspect.signature(cls.__init__).parameters
     names = [p for p in params if p != "self" and params[p].kind not in (
@@ -355,7 +355,7 @@ ESTIMATION_KEYS["fidelity"] = _validate_fidelity
 # --- end fidelity ------------------------------------------------------------
 
 
-def estimators_from_config(estimation, seed=0):
+def estimators_from_config(estimation: dict, seed: int = 0) -> list:
     """The `Estimator`s of a validated `estimation` section, in the order a trial meets them.
 
     Lower fidelity (`fidelity`), then learning-curve extrapolation

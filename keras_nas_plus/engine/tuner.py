@@ -386,7 +386,7 @@ class NASTuner(TrialRecords, keras_tuner.Tuner):
         atomic_write_text(self._trial_info_fname(trial.trial_id), json.dumps(info))
         raise ConstraintViolation(f"{REJECTED_MESSAGE}: {'; '.join(violated)}")
 
-    def build_model(self, hp, hypermodel=None):
+    def build_model(self, hp: keras_tuner.HyperParameters, hypermodel=None) -> keras.Model:
         """Builds and compiles the network of `hp`, as Keras Tuner does for a trial.
 
         Args:

@@ -282,7 +282,7 @@ class LowerFidelity(Estimator):
 
     name = "fidelity"
 
-    def __init__(self, fidelity=None, seed=0):
+    def __init__(self, fidelity: "Fidelity | dict | None" = None, seed: int = 0):
         if fidelity is not None and not isinstance(fidelity, Fidelity):
             if isinstance(fidelity, dict):
                 fidelity = Fidelity(**fidelity)
@@ -313,7 +313,7 @@ class LowerFidelity(Estimator):
             self._reduced_data[key] = (x, y, reduce_data(x, y, fidelity, self.seed))
         return self._reduced_data[key][2]
 
-    def fit_args(self, args, kwargs, fidelity=None):
+    def fit_args(self, args: tuple, kwargs: dict, fidelity: "Fidelity | None" = None) -> tuple:
         """Reduces the `fit` arguments (data, validation resolution, epochs).
 
         Args:

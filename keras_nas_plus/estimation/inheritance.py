@@ -261,8 +261,8 @@ class WeightInheritance(Estimator):
 
     name = "weight_inheritance"
 
-    def __init__(self, inherited_epochs=None, inherited_lr_factor=DEFAULT_INHERITED_LR_FACTOR,
-                 prefer_morphisms=True):
+    def __init__(self, inherited_epochs: "int | None" = None,
+                 inherited_lr_factor: float = DEFAULT_INHERITED_LR_FACTOR, prefer_morphisms: bool = True):
         _, self.inherited_epochs, self.inherited_lr_factor = check_settings(
             True, inherited_epochs, inherited_lr_factor)
         if not isinstance(prefer_morphisms, bool):

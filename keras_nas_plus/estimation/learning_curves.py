@@ -432,7 +432,7 @@ class LearningCurveEstimator(Estimator):
 
     name = "learning_curve"
 
-    def __init__(self, learning_curve=True):
+    def __init__(self, learning_curve: "bool | dict" = True):
         kwargs = learning_curve_kwargs(learning_curve)
         self.kwargs = {} if kwargs is None else kwargs
 

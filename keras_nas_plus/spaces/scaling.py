@@ -160,7 +160,7 @@ def build_model(space, hp, fidelity, reduced=None):
     return reduced.build(fidelity_hyperparameters(space, hp, fidelity))
 
 
-def fidelity_hyperparameters(space, hp, fidelity):
+def fidelity_hyperparameters(space, hp: keras_tuner.HyperParameters, fidelity) -> keras_tuner.HyperParameters:
     """`hp`, or for a macro space whose model the fidelity changes, its scaled copy.
 
     Args:

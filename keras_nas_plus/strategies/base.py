@@ -391,7 +391,7 @@ class NASOracle(ResumableState, keras_tuner.Oracle):
             return {"status": _STOPPED, "values": None}
         return {"status": _RUNNING, "values": _json_safe(values)}
 
-    def options(self):
+    def options(self) -> dict:
         """The oracle's options (constructor arguments saved in the state): name -> value."""
         return {name: getattr(self, name) for name in MULTI_OBJECTIVE_OPTIONS}
 
