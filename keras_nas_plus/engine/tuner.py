@@ -309,6 +309,8 @@ class NASTuner(TrialRecords, keras_tuner.Tuner):
                 chief.serve(self, self.worker_processes, self.worker_logs)
             finally:
                 self.oracle.max_trials = max_trials
+            for estimator in self.estimators:
+                estimator.after_search(self)
             return None
         self._deadline = None if self.time_budget is None else time.time() + self.time_budget
         try:

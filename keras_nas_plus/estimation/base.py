@@ -81,7 +81,7 @@ class Estimator:
         return {}
 
     def after_search(self, tuner: Any) -> None:
-        """Called once `tuner.search` has returned."""
+        """Called once `tuner.search` has returned (in each process of a distributed search)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
