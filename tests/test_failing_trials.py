@@ -50,7 +50,7 @@ def test_each_kind_of_failure_is_recorded_and_the_search_goes_on(tiny_images, tm
         "build": "this architecture does not build: bad op 'sep_conv_9x9'",
         "fit": "out of memory while training (simulated)",
         "nan": "training loss became nan",
-        "big": "> max_model_size=",  # a hard constraint since issue 22
+        "big": "max_model_size=1000",  # a constraint like max_params (issue 22, item 13)
     }
     for mode, reason in reasons.items():
         assert trials[mode].status == "FAILED", mode

@@ -1,0 +1,160 @@
+"""Summarises equal-compute runs (issue 23) as a Markdown table and a picture.
+
+Usage:
+    python benchmarks/equal_compute/summarize.py OUT_DIR [OUT_DIR ...] [--plot PNG]
+
+Each OUT_DIR is what one call of `run_device.sh` wrote into `$OUT`: `times.tsv` (run name,
+seconds from the command's start to its end, exit status), one `NAME.log` per run, and, for
+searches, `runs.tgz` (the run directories) or the unpacked `NAME/results.json`. The card's name
+comes from `gpu_name.txt`. Rows:
+
+* the anchor (`anchor_BUDGET_DEPTH_WIDTH`): the `RESULT` line of `wrn_baseline.py`;
+* a search (`search_seedN`, `random_seedN`): `results.json`; its seconds are split into the
+  trials' compile and train seconds (summed over the workers that ran at once, see
+  `keras_nas_plus/engine/timing.py`), the final phase, and the rest of the command's wall time
+  (start-up, data, test, and the search's idle GPU time).
+"""
+
+import argparse
+import json
+import os
+import re
+import tarfile
+
+
+def _read_times(out_dir):
+    times = {}
+    path = os.path.join(out_dir, "times.tsv")
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) == 3:
+                    times[parts[0]] = (float(parts[1]), int(parts[2]))
+    return times
+
+
+def _results(out_dir, name):
+    path = os.path.join(out_dir, name, "results.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    archive = os.path.join(out_dir, "runs.tgz")
+    if os.path.exists(archive):
+        with tarfile.open(archive) as tar:
+            try:
+                member = tar.extractfile(f"{name}/results.json")
+            except KeyError:
+                return None
+            return json.load(member) if member is not None else None
+    return None
+
+
+def anchor_row(out_dir, name, wall, card):
+    with open(os.path.join(out_dir, f"{name}.log")) as f:
+        text = f.read()
+    match = re.search(r"RESULT (\S+) params=(\d+) epochs=(\d+) train_s=(\d+) total_s=(\d+) test_acc=([\d.]+)", text)
+    if not match:
+        return {"arm": name, "card": card, "wall": wall, "note": "no RESULT line"}
+    net, params, epochs, train_s, _, acc = match.groups()
+    return {"arm": f"anchor {net} (hand-written)", "card": card, "wall": wall, "compile": None,
+            "train": float(train_s), "final": None, "trials": None, "architecture": net,
+            "params": int(params), "epochs": int(epochs), "acc_plain": None, "acc": float(acc)}
+
+
+def search_row(out_dir, name, wall, card):
+    r = _results(out_dir, name)
+    if r is None:
+        return {"arm": name, "card": card, "wall": wall, "note": "no results.json"}
+    timing = r.get("trial_timing") or {}
+    tta = r.get("test_time_augmentation") or {}
+    final = r.get("final_phase") or {}
+    done = [t for t in r["trials"] if t["status"] == "COMPLETED"]
+    strategy = r["strategy"]["type"]
+    return {"arm": f"{strategy} ({name})", "card": card, "wall": wall,
+            "search": r.get("search_seconds"), "compile": timing.get("compile_seconds"),
+            "train": timing.get("train_seconds"), "final": final.get("seconds"), "trials": len(done),
+            "architecture": r.get("best_architecture"), "params": final.get("params"),
+            "epochs": final.get("epochs_trained"), "init": final.get("init"),
+            "acc_plain": tta.get("test_accuracy_without_tta"), "acc": r.get("test_accuracy")}
+
+
+def rows_of(out_dir):
+    card = "?"
+    if os.path.exists(os.path.join(out_dir, "gpu_name.txt")):
+        with open(os.path.join(out_dir, "gpu_name.txt")) as f:
+            card = f.read().strip() or "?"
+    rows = []
+    for name, (wall, status) in _read_times(out_dir).items():
+        row = anchor_row(out_dir, name, wall, card) if name.startswith("anchor") else search_row(out_dir, name, wall, card)
+        if status:
+            row["note"] = f"exit {status}"
+        rows.append(row)
+    return rows
+
+
+def _fmt(value, spec):
+    return "" if value is None else format(value, spec)
+
+
+def table(rows):
+    lines = ["| arm | card | s from start | search s (trial compile / train, summed over workers) | final s "
+             "| trials | final model | params | final epochs | test acc. (no TTA) | test acc. |",
+             "| --- | --- | ---: | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        search = ""
+        if r.get("search") is not None:
+            search = f"{r['search']:.0f} ({_fmt(r.get('compile'), '.0f')} / {_fmt(r.get('train'), '.0f')})"
+        acc = _fmt(None if r.get("acc") is None else 100 * r["acc"], ".2f")
+        plain = _fmt(None if r.get("acc_plain") is None else 100 * r["acc_plain"], ".2f")
+        lines.append(f"| {r['arm']} | {r['card']} | {r['wall']:.0f} | {search} | {_fmt(r.get('final'), '.0f')} "
+                     f"| {_fmt(r.get('trials'), 'd')} | {r.get('architecture', '')} | {_fmt(r.get('params'), ',')} "
+                     f"| {_fmt(r.get('epochs'), 'd')} | {plain} | **{acc}** {r.get('note', '')} |")
+    return "\n".join(lines)
+
+
+def plot(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if r.get("acc") is not None]
+    fig, ax = plt.subplots(figsize=(6.5, 3.2))
+    colours = {"anchor": "tab:gray", "evolution": "tab:blue", "random": "tab:orange", "rl": "tab:green"}
+    for r in rows:
+        kind = r["arm"].split()[0]
+        ax.scatter(r["wall"], 100 * r["acc"], s=60, color=colours.get(kind, "tab:purple"), label=r["arm"], zorder=3)
+        if r.get("acc_plain") is not None:
+            ax.scatter(r["wall"], 100 * r["acc_plain"], s=40, facecolors="none",
+                       edgecolors=colours.get(kind, "tab:purple"), zorder=3)
+    anchors = [100 * r["acc"] for r in rows if r["arm"].startswith("anchor")]
+    if anchors:
+        ax.axhline(max(anchors), color="tab:gray", lw=0.8, ls="--")
+        ax.axhline(max(anchors) + 0.3, color="tab:red", lw=0.8, ls=":", label="anchor + 0.3 (issue 23 target)")
+    ax.axvline(600, color="black", lw=0.8, ls=":")
+    values = [100 * r["acc"] for r in rows] + [100 * r["acc_plain"] for r in rows if r.get("acc_plain")]
+    values += [max(anchors) + 0.3] if anchors else []
+    ax.set_xlim(0, 640)
+    ax.set_ylim(min(values) - 0.15, max(values) + 0.1)
+    ax.set_xlabel("GPU seconds from the command's start (dotted: 10 minutes)")
+    ax.set_ylabel("test accuracy, % (hollow: without TTA)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out_dirs", nargs="+")
+    parser.add_argument("--plot", default=None, help="write a PNG of accuracy against seconds")
+    args = parser.parse_args(argv)
+    rows = [row for out_dir in args.out_dirs for row in rows_of(out_dir)]
+    print(table(rows))
+    if args.plot:
+        plot(rows, args.plot)
+
+
+if __name__ == "__main__":
+    main()
