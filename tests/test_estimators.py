@@ -8,6 +8,7 @@ from keras_nas_plus.estimation.base import check_estimators
 from keras_nas_plus.estimation.fidelity import Fidelity
 from keras_nas_plus.estimation.fidelity import LowerFidelity
 from keras_nas_plus.estimation.fidelity import stratified_subset
+from keras_nas_plus.estimation.final_phase import FinalTraining
 from keras_nas_plus.estimation.inheritance import WeightInheritance
 from keras_nas_plus.estimation.learning_curves import LearningCurveEstimator
 from keras_nas_plus.estimation.learning_curves import LearningCurveExtrapolation
@@ -124,3 +125,42 @@ def test_yaml_estimation_section_builds_the_list():
     assert estimators[1].kwargs == {"min_epochs": 3}
     assert estimators[2].inherited_epochs == 2 and estimators[2].prefer_morphisms is False
     assert config_module.estimators_from_config({}) == []
+
+
+@pytest.mark.core
+def test_final_training_estimator_trains_the_best_trial_and_evaluates_on_test(tiny_images, tmp_path, capsys):
+    (x, y), (xv, yv), (xt, yt) = tiny_images
+    data = {"x_train": x, "y_train": y, "x_val": xv, "y_val": yv, "x_test": xt, "y_test": yt}
+    final = FinalTraining(data, epochs=2, batch_size=8, test_time_augmentation="flip", seed=3, verbose=1)
+    tuner = RandomSearch(macro_space(), objective="val_accuracy", max_trials=2, seed=1,
+                         directory=str(tmp_path), project_name="p", estimators=[final])
+    tuner.search(x, y, validation_data=(xv, yv), epochs=1, batch_size=20, verbose=0)
+    result = final.result
+    best = tuner.oracle.get_best_trials(1)[0]
+    assert result["best_trial"].trial_id == best.trial_id and result["fidelity_phase"] is None
+    info = result["final_info"]
+    assert info["epochs"] == 2 and info["epochs_trained"] == 2 and info["batch_size"] == 8
+    assert info["init"] == "scratch" and info["seconds"] >= 0
+    assert info["params"] == result["model"].count_params()  # the TTA wrapper shares the trained weights
+    tta = result["test_time_augmentation"]
+    assert tta["type"] == "flip" and 0.0 <= tta["test_accuracy_without_tta"] <= 1.0
+    assert result["test_accuracy"] == tta["test_accuracy"] == result["test_metrics"]["accuracy"]
+    assert 0.0 <= result["test_accuracy"] <= 1.0 and result["model"].name.endswith("_flip_tta")
+    assert f"Final phase: training trial {best.trial_id}'s architecture for 2 epochs" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="init"):
+        FinalTraining(data, init="warm")
+    with pytest.raises(ValueError, match="test_time_augmentation"):
+        FinalTraining(data, test_time_augmentation="crop")
+
+
+@pytest.mark.core
+def test_final_training_from_config_reads_the_search_section(tiny_images):
+    (x, y), (xv, yv), (xt, yt) = tiny_images
+    search = {"final_epochs": 3, "batch_size": 16, "seed": 2, "precision": "float32", "epochs": 4,
+              "objective": "val_accuracy", "verbose": 0,
+              "final_training": {"epochs": 5, "width_multiplier": 2, "init": "best_trial", "time_budget": 9.0}}
+    final = config_module.final_training_from_config(search, {"x_test": xt, "y_test": yt})
+    assert isinstance(final, FinalTraining) and final.name == "final_training"
+    assert (final.epochs, final.batch_size, final.width_multiplier, final.init) == (5, 16, 2, "best_trial")
+    assert (final.time_budget, final.seed, final.search_epochs, final.multi_objective) == (9.0, 2, 4, False)
+    assert final.space is None and final.test_time_augmentation == "none"

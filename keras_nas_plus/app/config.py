@@ -21,6 +21,7 @@ import copy
 import inspect
 import math
 import os
+from typing import Any
 
 import yaml
 
@@ -31,6 +32,7 @@ from keras_nas_plus.estimation.inheritance import WeightInheritance
 from keras_nas_plus.estimation.learning_curves import LearningCurveEstimator
 from keras_nas_plus.estimation.learning_curves import learning_curve_kwargs
 from keras_nas_plus.estimation import fidelity
+from keras_nas_plus.estimation.final_phase import FinalTraining
 from keras_nas_plus.vocabulary import COST_OBJECTIVES as _COST_OBJECTIVES  # noqa: F401 (old name)
 from keras_nas_plus.vocabulary import ConfigError
 from keras_nas_plus.vocabulary import objective_direction
@@ -379,6 +381,29 @@ def estimators_from_config(estimation: dict, seed: int = 0) -> list:
                    if estimation.get(k) is not None}
         estimators.append(WeightInheritance(**options))
     return estimators
+
+
+def final_training_from_config(search: dict, data: dict, space: Any = None) -> FinalTraining:
+    """The `FinalTraining` estimator of a validated `search` section (`final_epochs`, `final_training`).
+
+    Args:
+        search: dict, the `search` section (validated).
+        data: dict of the loaded data splits (`keras_nas_plus.app.run.load_data`).
+        space: HyperModel or None, default None: the search space with
+            `final_training.space`'s overrides (None: the tuner's space).
+
+    Returns:
+        `keras_nas_plus.estimation.FinalTraining`.
+    """
+    options = dict(search.get("final_training") or {})
+    return FinalTraining(
+        data, epochs=options.get("epochs", search["final_epochs"]),
+        batch_size=options.get("batch_size", search["batch_size"]), time_budget=options.get("time_budget"),
+        width_multiplier=options.get("width_multiplier", 1), space=space, space_overrides=options.get("space"),
+        init=options.get("init", "scratch"), test_time_augmentation=options.get("test_time_augmentation", "none"),
+        seed=search["seed"], precision=search["precision"], multi_objective=bool(search.get("objectives")),
+        search_epochs=search["epochs"], search_batch_size=search["batch_size"], objective=search["objective"],
+        verbose=search["verbose"])
 
 
 def _validate_estimation(estimation):

@@ -21,7 +21,7 @@ import numpy as np
 from keras_nas_plus import datasets
 from keras_nas_plus.estimation import final_phase as final_options
 from keras_nas_plus.estimation.final_phase import FINAL_ATTEMPTS  # noqa: F401 (re-exported)
-from keras_nas_plus.estimation.final_phase import _final_fit
+from keras_nas_plus.estimation.final_phase import _final_fit  # noqa: F401 (re-exported)
 from keras_nas_plus._io import atomic_write_text
 from keras_nas_plus._io import directory_problem
 from keras_nas_plus._io import read_json
@@ -30,9 +30,7 @@ from keras_nas_plus.app import workers as _workers
 from keras_nas_plus.engine import compilation_cache
 from keras_nas_plus.engine import timing as timing_module
 from keras_nas_plus.estimation import fidelity as fidelity_module
-from keras_nas_plus.estimation import final as final_module
 from keras_nas_plus.estimation import learning_curves as callbacks_module
-from keras_nas_plus.spaces._training import whole_batch_size
 from keras_nas_plus.strategies import base as oracle_base
 from keras_nas_plus.strategies.warm_start import INITIAL_KEY
 from keras_nas_plus.vocabulary import CONFIG_FILE
@@ -379,76 +377,17 @@ def _run_search(config, overwrite, data, space, final_training, final_space, ret
         _log(verbose, f"Learning-curve extrapolation: stopped {s['stopped']} of {s['trials']} trials early; "
              f"{s['epochs_saved']} epochs saved")
     pareto_front = tuner.get_pareto_front() if hasattr(tuner, "get_pareto_front") else []
-    best_trial = tuner.oracle.get_best_trials(1)
-    if search.get("objectives") and pareto_front:
-        # Several objectives: the front member best on the first objective.
-        best_trial = [pareto_front[0]["trial"]]
-    if not best_trial or _score(best_trial[0]) is None:
-        raise RunError("no trial completed successfully; see the trial messages above")
-    best_trial = best_trial[0]
-    fidelity_phase = None
-    if getattr(tuner, "fidelity", None) is not None:  # fidelity (issue 7): top-k at full fidelity
-
-        fidelity_phase = final_module.run_final_phase(tuner, data, search, verbose)
-        best_trial = tuner.oracle.get_trial(fidelity_phase["best_trial_id"])
+    # The final phase is an estimator (estimation/final_phase.py): the top-k of a lower-fidelity search
+    # at full fidelity, the final training, the test evaluation.
+    final = config_module.final_training_from_config(search, data, None if final_space is space else final_space)
+    try:
+        final.after_search(tuner)
+    except final_options.NoCompletedTrialError as e:
+        raise RunError(str(e)) from None
+    outcome = final.result
+    best_trial, model, fidelity_phase = outcome["best_trial"], outcome["model"], outcome["fidelity_phase"]
     best_values = dict(best_trial.hyperparameters.values)
-
-    start = time.time()
-    final_epochs = final_training.get("epochs", search["final_epochs"])
-    final_info = {"epochs": final_epochs}
-    batch_size = final_training.get("batch_size", search["batch_size"])
-    if final_epochs:
-        budget = final_training.get("time_budget")
-        width = final_training.get("width_multiplier", 1)
-        _log(verbose, f"\nFinal phase: training trial {best_trial.trial_id}'s architecture"
-             + (f" at {width:g} times its width" if width != 1 else "") + " for "
-             f"{final_epochs} epoch{'s' if final_epochs != 1 else ''} on train + validation data"
-             + (f" (time budget {budget:g} s)" if budget else ""))
-        keras.backend.clear_session()
-        keras.config.set_dtype_policy(search["precision"])
-        keras.utils.set_random_seed(search["seed"])
-        final_hp = best_trial.hyperparameters.copy()
-        init_path, init_fallback = final_options.init_weights_path(  # issue 23
-            tuner, best_trial.trial_id, final_training, final_space is space, log=lambda t: _log(verbose, t))
-        loaded = []
-
-        def on_build(built):
-            if init_path:
-                loaded.append(final_options.load_initial_weights(built, init_path, log=lambda t: _log(verbose, t)))
-
-        model, trained, divergences, stopped_by_budget = _final_fit(
-            final_space, final_hp, data, final_epochs, batch_size, budget, verbose, width, on_build)
-        final_info.update(epochs_trained=trained, batch_size=batch_size, params=int(model.count_params()),
-                          init="best_trial" if loaded and all(loaded) else "scratch")
-        if init_fallback or (loaded and not all(loaded)):
-            final_info["init_fallback"] = init_fallback or "the weights did not fit"
-        if width != 1:
-            final_info["width_multiplier"] = width
-        if budget:
-            final_info.update(time_budget=budget, stopped_by_time_budget=stopped_by_budget)
-        if divergences:
-            final_info["divergences"] = divergences
-        if final_space is not space:
-            final_info["space_overrides"] = dict(final_training["space"])
-    elif fidelity_phase is not None:
-        model = fidelity_phase["model"]
-    else:
-        model = tuner.get_best_models(1)[0]
-    final_seconds = time.time() - start
-
-    # Same-shaped batches: under JAX a smaller last batch compiles the test step a second time.
-    test_batch = whole_batch_size(len(data["x_test"]), batch_size)
-    evaluation = model.evaluate(data["x_test"], data["y_test"], batch_size=test_batch, verbose=0,
-                                return_dict=True)
-    test_accuracy = evaluation.get("accuracy", evaluation.get("compile_metrics"))
-    tta_info = {"type": final_training.get("test_time_augmentation", "none")}
-    if tta_info["type"] == "flip":  # issue 23: the saved model includes the augmentation
-        tta_info["test_accuracy_without_tta"] = None if test_accuracy is None else float(test_accuracy)
-        model = final_options.with_flip_tta(model)
-        evaluation = model.evaluate(data["x_test"], data["y_test"], batch_size=test_batch, verbose=0,
-                                    return_dict=True)
-        test_accuracy = evaluation.get("accuracy", evaluation.get("compile_metrics"))
-        tta_info["test_accuracy"] = None if test_accuracy is None else float(test_accuracy)
+    test_accuracy = outcome["test_accuracy"]
     model_path = os.path.join(directory, MODEL_FILE)
     model.save(model_path)
 
@@ -458,12 +397,12 @@ def _run_search(config, overwrite, data, space, final_training, final_space, ret
         "best_architecture": _describe(space, best_values),
         "best_val_score": _score(best_trial),
         "objective": search["objective"],
-        "test_accuracy": None if test_accuracy is None else float(test_accuracy),
-        "test_metrics": {k: float(v) for k, v in evaluation.items()},
-        "test_time_augmentation": tta_info,
+        "test_accuracy": test_accuracy,
+        "test_metrics": outcome["test_metrics"],
+        "test_time_augmentation": outcome["test_time_augmentation"],
         "num_trials": len(records),
         "model_path": os.path.abspath(model_path),
-        "final_phase": {**final_info, "seconds": round(final_seconds, 2)},
+        "final_phase": dict(outcome["final_info"]),
         "search_seconds": round(search_seconds, 2),  # all runs on this directory
         "trial_timing": timing_module.summarize([r["timing"] for r in records], search_seconds, workers),
         "time_budget_reached": bool(getattr(tuner, "budget_exhausted", False)),

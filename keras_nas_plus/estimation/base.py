@@ -17,7 +17,8 @@ these points, in the order the estimators are given:
 Implementations: `estimation.fidelity.LowerFidelity` (Elsken et al. 2019,
 Section 5), `estimation.learning_curves.LearningCurveEstimator` (Domhan et
 al. 2015), `estimation.inheritance.WeightInheritance` (Net2Net, Chen et al.
-2016; Elsken et al. 2019, Section 5). Hooks are plain methods with no-op
+2016; Elsken et al. 2019, Section 5), `estimation.final_phase.FinalTraining`
+(the final phase, in `after_search`). Hooks are plain methods with no-op
 defaults, so an estimator overrides only those it needs.
 """
 

@@ -1,4 +1,8 @@
-"""The final training phase: training the chosen network (going on after a divergence), its options.
+"""The final training phase as an `Estimator` (`FinalTraining`): training the chosen network, its options.
+
+`FinalTraining.after_search` picks the best trial (after the top-k
+re-training of a lower-fidelity search), trains it on train + validation
+data and evaluates it on the test split.
 
 `_final_fit` trains the final model and goes on from the last finite epoch
 after a NaN loss.
@@ -18,13 +22,17 @@ common test-time augmentation (e.g. Krizhevsky, Sutskever & Hinton,
 import os
 import time
 import warnings
+from typing import Any
 
 import keras
 import numpy as np
 
+from keras_nas_plus.estimation.base import Estimator
+from keras_nas_plus.estimation.final import run_final_phase
 from keras_nas_plus.spaces._training import CosineSchedule
 from keras_nas_plus.spaces._training import LastFiniteState
 from keras_nas_plus.spaces._training import TimeBudget
+from keras_nas_plus.spaces._training import whole_batch_size
 from keras_nas_plus.spaces.scaling import widened
 
 #: Values of `search.final_training.init`.
@@ -248,3 +256,189 @@ def _final_fit(final_space, final_hp, data, epochs, batch_size, budget, verbose,
         _log(verbose, f"Final phase: training loss {guard.loss} at epoch {record['epoch']}; going on "
                       + (how or f"from epoch {trained}") + f" with learning rate {rate:g}")
     return model, trained, divergences, stopped_by_budget
+
+
+class NoCompletedTrialError(ValueError):
+    """The search has no trial with a finite score: there is nothing to train at the end."""
+
+
+def _finite_score(trial):
+    score = trial.score
+    return None if score is None or not np.isfinite(float(score)) else float(score)
+
+
+def _accuracy(evaluation):
+    value = evaluation.get("accuracy", evaluation.get("compile_metrics"))
+    return None if value is None else float(value)
+
+
+class FinalTraining(Estimator):
+    """The final phase: trains the best architecture on train + validation data and evaluates it on the test split.
+
+    Its `after_search(tuner)` hook picks the best trial (with several
+    objectives, the Pareto-front member best on the first), lets a
+    lower-fidelity search re-train its top-k at full fidelity first
+    (`estimation.final.run_final_phase`, Elsken, Metzen & Hutter, JMLR 2019,
+    Section 5), whose best becomes the chosen trial; then trains the chosen
+    architecture for `epochs` epochs on train + validation data (`_final_fit`,
+    going on after a divergence), or, with `epochs=0`, keeps the re-trained
+    (or the tuner's best) model; and evaluates it on the test split, with the
+    flip test-time augmentation if asked (`with_flip_tta`). The outcome is in
+    `self.result`. `keras-nas-plus search` calls the hook after its search
+    summary (YAML `search.final_epochs`, `search.final_training`).
+
+    Args:
+        data: dict with `x_train, y_train, x_val, y_val, x_test, y_test`
+            (numpy; see `keras_nas_plus.app.run.load_data`).
+        epochs: int >= 0, default 0. Final training epochs (0: no final
+            training).
+        batch_size: int, default 64. Batch size of the final training and of
+            the test evaluation.
+        time_budget: float or None (seconds), default None. Wall-clock
+            limit of the final training.
+        width_multiplier: float, default 1. Filter counts of the final model
+            are multiplied by it.
+        space: HyperModel or None, default None: the search space with the
+            final recipe's overrides (None: the tuner's).
+        space_overrides: dict or None, default None: the overrides, recorded
+            in `final_info`.
+        init: "scratch" (default) or "best_trial": start from the best
+            trial's saved weights when the shapes allow.
+        test_time_augmentation: "none" (default) or "flip".
+        seed: int, default 0. Seed of the final training (and the top-k).
+        precision: str or None, default None. Keras dtype policy set before
+            the final training (None: left as it is).
+        multi_objective: bool, default False. Choose from the Pareto front.
+        search_epochs: int, default 1. Epochs of the top-k re-training of a
+            lower-fidelity search (`search.epochs`).
+        search_batch_size: int or None, default None (= `batch_size`).
+            Batch size of the top-k re-training.
+        objective: str, default "val_accuracy". Objective name, for the
+            top-k table.
+        verbose: int, default 1. 0: silent.
+
+    Raises:
+        ValueError: if `init` or `test_time_augmentation` is not a known
+            value, or `epochs` is negative.
+    """
+
+    name = "final_training"
+
+    def __init__(self, data: dict, epochs: int = 0, batch_size: int = 64, time_budget: float = None,
+                 width_multiplier: float = 1.0, space: Any = None, space_overrides: dict = None,
+                 init: str = "scratch", test_time_augmentation: str = "none", seed: int = 0, precision: str = None,
+                 multi_objective: bool = False, search_epochs: int = 1, search_batch_size: int = None,
+                 objective: str = "val_accuracy", verbose: int = 1):
+        if init not in INIT_CHOICES:
+            raise ValueError(f"`init` must be one of {INIT_CHOICES}, got {init!r}.")
+        if test_time_augmentation not in TTA_CHOICES:
+            raise ValueError(f"`test_time_augmentation` must be one of {TTA_CHOICES}, got {test_time_augmentation!r}.")
+        if int(epochs) < 0:
+            raise ValueError(f"`epochs` must be >= 0, got {epochs!r}.")
+        self.data, self.epochs, self.batch_size = data, int(epochs), int(batch_size)
+        self.time_budget, self.width_multiplier = time_budget, width_multiplier
+        self.space, self.space_overrides = space, space_overrides
+        self.init, self.test_time_augmentation = init, test_time_augmentation
+        self.seed, self.precision, self.multi_objective = seed, precision, multi_objective
+        self.search_epochs = search_epochs
+        self.search_batch_size = batch_size if search_batch_size is None else search_batch_size
+        self.objective, self.verbose = objective, verbose
+        self.result = None
+
+    def best_trial(self, tuner):
+        """The best trial of the search (Pareto front first with several objectives).
+
+        Raises:
+            NoCompletedTrialError: if no trial has a finite score.
+        """
+        best = tuner.oracle.get_best_trials(1)
+        if self.multi_objective and hasattr(tuner, "get_pareto_front"):
+            front = tuner.get_pareto_front()
+            if front:
+                best = [front[0]["trial"]]
+        if not best or _finite_score(best[0]) is None:
+            raise NoCompletedTrialError("no trial completed successfully; see the trial messages above")
+        return best[0]
+
+    def after_search(self, tuner: Any) -> None:
+        """Trains and evaluates the final model; sets `self.result`.
+
+        `self.result` is a dict: `best_trial` (Keras Tuner trial),
+        `model` (the evaluated `keras.Model`, with the augmentation when
+        asked), `final_info` (JSON-safe, with `seconds`), `test_accuracy`,
+        `test_metrics`, `test_time_augmentation` and `fidelity_phase` (the
+        top-k re-training's dict, or None).
+        """
+        def log(text):
+            _log(self.verbose, text)
+
+        best_trial = self.best_trial(tuner)
+        fidelity_phase = None
+        if getattr(tuner, "fidelity", None) is not None:  # lower fidelity: top-k at full fidelity
+            fidelity_phase = run_final_phase(tuner, self.data, {
+                "epochs": self.search_epochs, "batch_size": self.search_batch_size, "seed": self.seed,
+                "objective": self.objective}, self.verbose)
+            best_trial = tuner.oracle.get_trial(fidelity_phase["best_trial_id"])
+        start = time.time()
+        final_info = {"epochs": self.epochs}
+        if self.epochs:
+            model = self._train(tuner, best_trial, final_info, log)
+        elif fidelity_phase is not None:
+            model = fidelity_phase["model"]
+        else:
+            model = tuner.get_best_models(1)[0]
+        final_info["seconds"] = round(time.time() - start, 2)
+        model, evaluation, tta_info = self._evaluate(model)
+        self.result = {"best_trial": best_trial, "model": model, "final_info": final_info,
+                       "test_accuracy": _accuracy(evaluation),
+                       "test_metrics": {k: float(v) for k, v in evaluation.items()},
+                       "test_time_augmentation": tta_info, "fidelity_phase": fidelity_phase}
+
+    def _train(self, tuner, best_trial, final_info, log):
+        epochs, budget, width = self.epochs, self.time_budget, self.width_multiplier
+        log(f"\nFinal phase: training trial {best_trial.trial_id}'s architecture"
+            + (f" at {width:g} times its width" if width != 1 else "") + " for "
+            f"{epochs} epoch{'s' if epochs != 1 else ''} on train + validation data"
+            + (f" (time budget {budget:g} s)" if budget else ""))
+        keras.backend.clear_session()
+        if self.precision is not None:
+            keras.config.set_dtype_policy(self.precision)
+        keras.utils.set_random_seed(self.seed)
+        space = tuner.hypermodel if self.space is None else self.space
+        options = {"init": self.init, "width_multiplier": width}
+        init_path, init_fallback = init_weights_path(tuner, best_trial.trial_id, options, self.space is None, log=log)
+        loaded = []
+
+        def on_build(built):
+            if init_path:
+                loaded.append(load_initial_weights(built, init_path, log=log))
+
+        model, trained, divergences, stopped_by_budget = _final_fit(
+            space, best_trial.hyperparameters.copy(), self.data, epochs, self.batch_size, budget, self.verbose,
+            width, on_build)
+        final_info.update(epochs_trained=trained, batch_size=self.batch_size, params=int(model.count_params()),
+                          init="best_trial" if loaded and all(loaded) else "scratch")
+        if init_fallback or (loaded and not all(loaded)):
+            final_info["init_fallback"] = init_fallback or "the weights did not fit"
+        if width != 1:
+            final_info["width_multiplier"] = width
+        if budget:
+            final_info.update(time_budget=budget, stopped_by_time_budget=stopped_by_budget)
+        if divergences:
+            final_info["divergences"] = divergences
+        if self.space is not None and self.space_overrides:
+            final_info["space_overrides"] = dict(self.space_overrides)
+        return model
+
+    def _evaluate(self, model):
+        x, y = self.data["x_test"], self.data["y_test"]
+        # Same-shaped batches: under JAX a smaller last batch compiles the test step a second time.
+        batch = whole_batch_size(len(x), self.batch_size)
+        evaluation = model.evaluate(x, y, batch_size=batch, verbose=0, return_dict=True)
+        tta_info = {"type": self.test_time_augmentation}
+        if tta_info["type"] == "flip":  # the saved model includes the augmentation
+            tta_info["test_accuracy_without_tta"] = _accuracy(evaluation)
+            model = with_flip_tta(model)
+            evaluation = model.evaluate(x, y, batch_size=batch, verbose=0, return_dict=True)
+            tta_info["test_accuracy"] = _accuracy(evaluation)
+        return model, evaluation, tta_info
