@@ -98,7 +98,11 @@ class _AliasFinder(importlib.abc.MetaPathFinder):
         new = new_name(fullname)
         if new is None or (new not in ALIASES.values() and importlib.util.find_spec(new) is None):
             return None
-        spec = importlib.util.spec_from_loader(fullname, _AliasLoader(new))
+        # The target's file as the origin: `python -m <old name>` sets `sys.argv[0]` from it
+        # (None there breaks libraries that read `sys.argv`, e.g. TensorFlow's import).
+        target = sys.modules[new].__spec__ if new in sys.modules else importlib.util.find_spec(new)
+        spec = importlib.util.spec_from_loader(fullname, _AliasLoader(new),
+                                               origin=None if target is None else target.origin)
         if new in sys.modules and hasattr(sys.modules[new], "__path__"):
             spec.submodule_search_locations = list(sys.modules[new].__path__)
         return spec

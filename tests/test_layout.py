@@ -220,6 +220,19 @@ def test_python_m_cli_old_path():
 
 
 @pytest.mark.core
+def test_python_m_cli_old_path_sets_argv0_to_the_file():
+    # runpy sets sys.argv[0] from the spec's origin; None broke TensorFlow's import (it reads sys.argv).
+    from keras_nas_plus import _aliases
+
+    spec = _aliases._AliasFinder().find_spec("keras_nas_plus.cli")
+    assert spec.origin == os.path.join(PACKAGE_DIR, "app", "cli.py")
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(PACKAGE_DIR))
+    code = "import runpy, sys; sys.argv = ['x', '--help']; runpy.run_module('keras_nas_plus.cli', run_name='__main__', alter_sys=True)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.core
 def test_old_package_submodule_is_the_same_module():
     import keras_nas_plus.oracles.warm_start as old
     from keras_nas_plus.strategies import warm_start as new
