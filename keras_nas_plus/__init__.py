@@ -41,3 +41,13 @@ from keras_nas_plus.strategies.kt_tuners import GridSearch  # noqa: E402
 from keras_nas_plus.strategies.kt_tuners import Hyperband  # noqa: E402
 from keras_nas_plus.strategies.kt_tuners import RandomSearch  # noqa: E402
 from keras_nas_plus.vocabulary import is_rejected  # noqa: E402
+
+
+def __getattr__(name: str):
+    """`keras_nas_plus.oracles`, `.costs`, ... after a bare `import keras_nas_plus`, as before issue 21."""
+    old = f"{__name__}.{name}"
+    if old in _aliases.ALIASES:
+        import importlib
+
+        return importlib.import_module(old)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -233,6 +233,19 @@ def test_python_m_cli_old_path_sets_argv0_to_the_file():
 
 
 @pytest.mark.core
+def test_old_modules_are_attributes_of_the_package():
+    import keras_nas_plus as knp
+    from keras_nas_plus.estimation import costs
+    from keras_nas_plus.strategies import base
+
+    assert knp.costs is costs
+    assert knp.oracles.base is base
+    assert knp.oracles.RegularizedEvolutionOracle is knp.RegularizedEvolutionOracle
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        knp.no_such_thing
+
+
+@pytest.mark.core
 def test_old_package_submodule_is_the_same_module():
     import keras_nas_plus.oracles.warm_start as old
     from keras_nas_plus.strategies import warm_start as new
