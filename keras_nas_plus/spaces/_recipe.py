@@ -241,6 +241,19 @@ class TrainingRecipe:
             return SparseLabelSmoothingCrossentropy(values["label_smoothing"])
         return "sparse_categorical_crossentropy"
 
+    @classmethod
+    def compile_model(cls, model, values, overrides=None):
+        """Compiles `model` with the optimizer and loss of chosen `values` and accuracy.
+
+        Args:
+            model: `keras.Model` to compile in place.
+            values: dict of recipe values, as returned by `choose`.
+            overrides: dict or None; `model.compile` arguments that replace ours.
+        """
+        kwargs = {"optimizer": cls.make_optimizer(values), "loss": cls.make_loss(values), "metrics": ["accuracy"]}
+        kwargs.update(overrides or {})
+        model.compile(**kwargs)
+
     def schedule(self, hp):
         """The `lr_schedule` of `hp`'s values (for `fit`)."""
         return hp.values.get("lr_schedule", self.lr_schedule[0])

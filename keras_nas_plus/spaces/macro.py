@@ -248,13 +248,7 @@ class MacroSearchSpace(keras_tuner.HyperModel):
         model = keras.Model(inputs, outputs_, name="macro_net")
         recipe = self.recipe.choose(hp)
         _recipe.add_kernel_l2(model, self.recipe.kernel_l2(recipe))
-        compile_kwargs = {
-            "optimizer": self.recipe.make_optimizer(recipe),
-            "loss": self.recipe.make_loss(recipe),
-            "metrics": ["accuracy"],
-        }
-        compile_kwargs.update(self.compile_kwargs)
-        model.compile(**compile_kwargs)
+        self.recipe.compile_model(model, recipe, self.compile_kwargs)
         return model
 
     def build_body(self, hp, x, prefix=""):

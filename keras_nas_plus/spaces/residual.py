@@ -247,13 +247,7 @@ class ResidualSearchSpace(keras_tuner.HyperModel):
         outputs = keras.layers.Dense(self.num_classes, activation="softmax", kernel_regularizer=regularizer(),
                                      dtype="float32", name="classifier")(x)  # float32 softmax under mixed precision
         model = keras.Model(inputs, outputs, name="residual_net")
-        compile_kwargs = {
-            "optimizer": self.recipe.make_optimizer(recipe),
-            "loss": self.recipe.make_loss(recipe),
-            "metrics": ["accuracy"],
-        }
-        compile_kwargs.update(self.compile_kwargs)
-        model.compile(**compile_kwargs)
+        self.recipe.compile_model(model, recipe, self.compile_kwargs)
         return model
 
     def fit(self, hp, model, *args, **kwargs):
