@@ -50,9 +50,16 @@ def tiny_config(tmp_path, **search):
 
 def test_example_config_is_valid():
     config = load_config(EXAMPLE)
-    assert config["space"]["type"] == "macro"
+    assert config["space"]["type"] == "residual"
     assert config["strategy"]["type"] == "evolution"
+    assert config["strategy"]["initial_architectures"] == ["WRN-10-1", "WRN-16-1"]
     assert config["data"]["dataset"] == "fashion_mnist_sample"
+    # a fixed-time example: 150 s of search, 420 s of final training from the best trial's weights
+    assert config["search"]["time_budget"] == 150
+    final = config["search"]["final_training"]
+    assert (final["time_budget"], final["init"], final["test_time_augmentation"]) == (420, "best_trial", "flip")
+    macro = load_config(EXAMPLE.replace("fashion_mnist.yaml", "fashion_mnist_macro.yaml"))
+    assert macro["space"]["type"] == "macro" and macro["search"]["final_epochs"] == 12
 
 
 def test_set_overrides_any_depth_and_adds_keys(tmp_path):

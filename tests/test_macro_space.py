@@ -240,3 +240,36 @@ def test_time_budget_stops_fit_and_cosine_follows_the_budget():
     assert not [v for v in model.optimizer.variables if "cosine_total_steps" in v.path]
     with pytest.raises(ValueError, match="seconds"):
         TimeBudget(0)
+
+
+def test_time_budget_plan_is_revised_from_later_epochs():
+    from keras_nas_plus.spaces._training import TimeBudget
+
+    space = MacroSearchSpace((8, 8, 1), 3, min_layers=1, max_layers=1, filters=4, learning_rate=0.01)
+    hp = kt.HyperParameters()
+    model = space.build(hp)
+    budget = TimeBudget(5.8)
+    now = [0.0]
+    budget.clock = lambda: now[0]
+    seen = []
+
+    class Tick(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            now[0] += 0.25 if self.epoch == 1 else 0.125  # the second epoch takes 1 s, the others 0.5 s
+
+    x, y = np.zeros((8, 8, 8, 1), "float32"), np.zeros(8, "int32")
+    history = space.fit(hp, model, x, y, epochs=200, batch_size=2, verbose=0, callbacks=[Tick(), budget])
+    # Plans at the epoch ends: epoch 2 (t = 1.5 s, median 1 s): 2 + int(4.3 / 1) = 6 epochs; epoch 3
+    # (t = 2 s, median 0.75 s): 3 + 5 = 8; epoch 4 (t = 2.5 s, median 0.5 s): 4 + 6 = 10, and 10 from
+    # then on. The 10 epochs end at 5.5 s, inside the budget, with the rate at 0.
+    assert len(history.epoch) == 10 and len(seen) == 40
+    assert now[0] == pytest.approx(5.5)
+    expected = [0.005 * (1 + np.cos(np.pi * i / 40)) for i in range(16, 40)]
+    np.testing.assert_allclose(seen[16:], expected, rtol=1e-4)
+    assert seen[-1] < 0.0001

@@ -89,6 +89,7 @@ def rows_of(out_dir):
         row = anchor_row(out_dir, name, wall, card) if name.startswith("anchor") else search_row(out_dir, name, wall, card)
         if status:
             row["note"] = f"exit {status}"
+        row["session"] = os.path.basename(os.path.normpath(out_dir))
         rows.append(row)
     return rows
 
@@ -114,33 +115,38 @@ def table(rows):
 
 
 def plot(rows, path):
+    """One panel per session (`OUT_DIR`), each with its own anchor's level and the issue's target."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = [r for r in rows if r.get("acc") is not None]
-    fig, ax = plt.subplots(figsize=(6.5, 3.2))
+    sessions = list(dict.fromkeys(r.get("session", "") for r in rows))
+    fig, axes = plt.subplots(1, len(sessions), figsize=(4.2 * len(sessions), 3.4), sharey=True, squeeze=False)
     colours = {"anchor": "tab:gray", "evolution": "tab:blue", "random": "tab:orange", "rl": "tab:green"}
-    for r in rows:
-        kind = r["arm"].split()[0]
-        ax.scatter(r["wall"], 100 * r["acc"], s=60, color=colours.get(kind, "tab:purple"), label=r["arm"], zorder=3)
-        if r.get("acc_plain") is not None:
-            ax.scatter(r["wall"], 100 * r["acc_plain"], s=40, facecolors="none",
-                       edgecolors=colours.get(kind, "tab:purple"), zorder=3)
-    anchors = [100 * r["acc"] for r in rows if r["arm"].startswith("anchor")]
-    if anchors:
-        ax.axhline(max(anchors), color="tab:gray", lw=0.8, ls="--")
-        ax.axhline(max(anchors) + 0.3, color="tab:red", lw=0.8, ls=":", label="anchor + 0.3 (issue 23 target)")
-    ax.axvline(600, color="black", lw=0.8, ls=":")
     values = [100 * r["acc"] for r in rows] + [100 * r["acc_plain"] for r in rows if r.get("acc_plain")]
-    values += [max(anchors) + 0.3] if anchors else []
-    ax.set_xlim(0, 640)
-    ax.set_ylim(min(values) - 0.15, max(values) + 0.1)
-    ax.set_xlabel("GPU seconds from the command's start (dotted: 10 minutes)")
-    ax.set_ylabel("test accuracy, % (hollow: without TTA)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left")
+    for ax, session in zip(axes[0], sessions):
+        mine = [r for r in rows if r.get("session", "") == session]
+        for r in mine:
+            kind = r["arm"].split()[0]
+            ax.scatter(r["wall"], 100 * r["acc"], s=60, color=colours.get(kind, "tab:purple"), label=r["arm"], zorder=3)
+            if r.get("acc_plain") is not None:
+                ax.scatter(r["wall"], 100 * r["acc_plain"], s=40, facecolors="none",
+                           edgecolors=colours.get(kind, "tab:purple"), zorder=3)
+        anchors = [100 * r["acc"] for r in mine if r["arm"].startswith("anchor")]
+        if anchors:
+            ax.axhline(max(anchors), color="tab:gray", lw=0.8, ls="--")
+            ax.axhline(max(anchors) + 0.3, color="tab:red", lw=0.8, ls=":", label="anchor + 0.3 (issue 23 target)")
+            values.append(max(anchors) + 0.3)
+        ax.axvline(600, color="black", lw=0.8, ls=":")
+        ax.set_xlim(0, 640)
+        ax.set_title(session, fontsize=9)
+        ax.set_xlabel("GPU s from the command's start")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower left")
+    axes[0][0].set_ylim(min(values) - 0.25, max(values) + 0.1)
+    axes[0][0].set_ylabel("test accuracy, % (hollow: without TTA)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
