@@ -201,10 +201,10 @@ class CosinePlanner(keras.callbacks.Callback):
     at the median time of the last five epochs, never counting the first,
     which includes compilation; training stops at the planned epoch with the
     rate at 0. The plan may grow only during its first half (shrink at any
-    time), so the rate does not jump up near the end of the decay. A median of recent epochs follows the steady epoch time: on a
-    2-core CPU under TensorFlow, early epochs can be slower than later ones,
-    and one plan made from the second epoch alone left 51 s of a 420 s
-    budget unused. So that a revision does not compile the train step again
+    time), so the rate does not jump up near the end of the decay. A median
+    of recent epochs follows the steady epoch time: on a 2-core CPU under
+    TensorFlow, early epochs can be slower than later ones, and one plan
+    made from the second epoch alone left 51 s of a 420 s budget unused. So that a revision does not compile the train step again
     (about 30 s on an H200 under JAX), the planned length lives in a scalar
     optimizer variable for the duration of the `fit`; it is removed from the
     optimizer when training ends, so saved models are unchanged. The callback
@@ -257,8 +257,8 @@ class CosinePlanner(keras.callbacks.Callback):
                 per_epoch = max(1e-9, float(np.median(recent)))
                 fits = epoch + 1 + int((self.budget.seconds - ends[epoch]) / per_epoch)
                 fits = min(max(epoch + 1, fits), int(self.params.get("epochs") or 1))
-                if fits > self.planned_epochs and epoch + 1 > self.planned_epochs // 2:
-                    fits = self.planned_epochs  # lengthen only in the first half: the decay's end stays smooth
+                if epoch + 1 > self.planned_epochs // 2:  # past the plan's first half it may only shrink
+                    fits = min(fits, self.planned_epochs)
                 if fits != self.planned_epochs:
                     self.planned_epochs = fits
                     self.schedule.total_steps = self.planned_epochs * int(self._steps)
