@@ -200,8 +200,7 @@ class CosinePlanner(keras.callbacks.Callback):
     second on: the number of epochs that fit in the budget (at most `epochs`)
     at the median time of the last five epochs, never counting the first,
     which includes compilation; training stops at the planned epoch with the
-    rate at 0. The plan may grow only during its first half (shrink at any
-    time), so the rate does not jump up near the end of the decay. A median
+    rate at 0. A median
     of recent epochs follows the steady epoch time: on a 2-core CPU under
     TensorFlow, early epochs can be slower than later ones, and one plan
     made from the second epoch alone left 51 s of a 420 s budget unused. So that a revision does not compile the train step again
@@ -257,8 +256,6 @@ class CosinePlanner(keras.callbacks.Callback):
                 per_epoch = max(1e-9, float(np.median(recent)))
                 fits = epoch + 1 + int((self.budget.seconds - ends[epoch]) / per_epoch)
                 fits = min(max(epoch + 1, fits), int(self.params.get("epochs") or 1))
-                if epoch + 1 > self.planned_epochs // 2:  # past the plan's first half it may only shrink
-                    fits = min(fits, self.planned_epochs)
                 if fits != self.planned_epochs:
                     self.planned_epochs = fits
                     self.schedule.total_steps = self.planned_epochs * int(self._steps)
