@@ -11,16 +11,18 @@
 #   EXAMPLE  the example's config (default examples/fashion_mnist.yaml)
 #   ANCHOR_BACKEND  Keras backend of the anchor (default tensorflow, the example's backend; its
 #            README runs it on jax, which was slower on our 2-core CPU)
+#   SETS     extra --set overrides for the example (no spaces inside one), e.g. "search.seed=1"
 # Needs the project installed (`pip install -e ".[all]"`).
 set -u
 ANCHOR=${ANCHOR:-../shared/anchors/wrn_baseline.py}
 SIZES=${SIZES:-10:1}
 OUT=${OUT:-runs/cpu_pair}; mkdir -p "$OUT"
 PY=${PYTHON:-python3}
+EXTRA=(); for s in ${SETS:-}; do EXTRA+=(--set "$s"); done
 SAMPLE=$($PY -c "import keras_nas_plus.datasets as d, os; print(os.path.join(os.path.dirname(d.__file__), 'fashion_mnist_small.npz'))")
 start=$(date +%s)
 $PY -m keras_nas_plus.cli search ${EXAMPLE:-examples/fashion_mnist.yaml} --overwrite \
-  --set "search.directory=$OUT/example" > "$OUT/example.log" 2>&1
+  --set "search.directory=$OUT/example" "${EXTRA[@]}" > "$OUT/example.log" 2>&1
 rc=$?; secs=$(( $(date +%s) - start ))
 printf 'example\t%d\t%s\n' "$secs" "$rc" >> "$OUT/times.tsv"
 grep -i "test accuracy" "$OUT/example.log" | tail -1

@@ -13,6 +13,9 @@ comes from `gpu_name.txt`. Rows:
   trials' compile and train seconds (summed over the workers that ran at once, see
   `keras_nas_plus/engine/timing.py`), the final phase, and the rest of the command's wall time
   (start-up, data, test, and the search's idle GPU time).
+
+After the table, each strategy's lead over its own session's anchor, in points, with the mean,
+the lowest, and whether issue 23's bar is met.
 """
 
 import argparse
@@ -114,6 +117,48 @@ def table(rows):
     return "\n".join(lines)
 
 
+def leads(rows):
+    """Each search arm's test accuracy minus its own session's anchor, in points, per strategy.
+
+    Returns `{strategy: {"runs": [(session, arm, lead, lead_without_tta)], "mean": m,
+    "mean_without_tta": m0, "min": lo, "met": bool}}`; `met` is issue 23's bar: at least three
+    runs, a mean lead of at least 0.3 points and no run below its anchor.
+    """
+    anchors = {}
+    for r in rows:
+        if r["arm"].startswith("anchor") and r.get("acc") is not None:
+            anchors.setdefault(r.get("session", ""), r["acc"])
+    out = {}
+    for r in rows:
+        anchor = anchors.get(r.get("session", ""))
+        if r["arm"].startswith("anchor") or r.get("acc") is None or anchor is None:
+            continue
+        plain = r.get("acc_plain")
+        lead = round(100 * (r["acc"] - anchor), 2)
+        lead_plain = None if plain is None else round(100 * (plain - anchor), 2)
+        out.setdefault(r["arm"].split()[0], {"runs": []})["runs"].append((r.get("session", ""), r["arm"], lead, lead_plain))
+    for entry in out.values():
+        values = [run[2] for run in entry["runs"]]
+        plain = [run[3] for run in entry["runs"] if run[3] is not None]
+        entry["mean"] = round(sum(values) / len(values), 2)
+        entry["mean_without_tta"] = round(sum(plain) / len(plain), 2) if len(plain) == len(values) else None
+        entry["min"] = min(values)
+        entry["met"] = len(values) >= 3 and entry["mean"] >= 0.3 and entry["min"] >= 0
+    return out
+
+
+def leads_table(summary):
+    lines = ["| strategy | runs | lead over the session's anchor, points | mean | mean without TTA | lowest "
+             "| issue 23 bar (3+ runs, mean >= +0.3, none below) |",
+             "| --- | ---: | --- | ---: | ---: | ---: | --- |"]
+    for strategy, e in summary.items():
+        each = ", ".join(f"{lead:+.2f} ({session})" for session, _, lead, _ in e["runs"])
+        plain = "" if e["mean_without_tta"] is None else f"{e['mean_without_tta']:+.2f}"
+        lines.append(f"| {strategy} | {len(e['runs'])} | {each} | {e['mean']:+.2f} | {plain} | {e['min']:+.2f} "
+                     f"| {'met' if e['met'] else 'not met'} |")
+    return "\n".join(lines)
+
+
 def plot(rows, path):
     """One panel per session (`OUT_DIR`), each with its own anchor's level and the issue's target."""
     import matplotlib
@@ -158,6 +203,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     rows = [row for out_dir in args.out_dirs for row in rows_of(out_dir)]
     print(table(rows))
+    print()
+    print(leads_table(leads(rows)))
     if args.plot:
         plot(rows, args.plot)
 

@@ -153,7 +153,7 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 #: Keys of `search.final_training` (the recipe of the final phase).
 FINAL_TRAINING_KEYS = ("epochs", "batch_size", "time_budget", "width_multiplier", "space", "init",
-                       "test_time_augmentation")
+                       "test_time_augmentation", "ensemble")
 
 
 def _known_keys(section, mapping, allowed):
@@ -185,6 +185,8 @@ def _validate_final_training(final):
             _check(name, value in ("scratch", "best_trial"), value, "scratch or best_trial")
         elif key == "test_time_augmentation":  # issue 23
             _check(name, value in ("none", "flip"), value, "none or flip")
+        elif key == "ensemble":  # issue 23
+            _check(name, _is_int(value) and value >= 1, value, "an integer >= 1 (networks averaged in the final model)")
 
 
 #: Keys of `search.constraints` (hard constraints, see `NASTuner`).
@@ -401,7 +403,7 @@ def final_training_from_config(search: dict, data: dict, space: Any = None) -> F
         batch_size=options.get("batch_size", search["batch_size"]), time_budget=options.get("time_budget"),
         width_multiplier=options.get("width_multiplier", 1), space=space, space_overrides=options.get("space"),
         init=options.get("init", "scratch"), test_time_augmentation=options.get("test_time_augmentation", "none"),
-        seed=search["seed"], precision=search["precision"], multi_objective=bool(search.get("objectives")),
+        ensemble=options.get("ensemble", 1), seed=search["seed"], precision=search["precision"], multi_objective=bool(search.get("objectives")),
         search_epochs=search["epochs"], search_batch_size=search["batch_size"], objective=search["objective"],
         verbose=search["verbose"])
 

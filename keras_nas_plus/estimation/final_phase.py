@@ -17,6 +17,16 @@ class probabilities for an image and for its horizontal mirror image, a
 common test-time augmentation (e.g. Krizhevsky, Sutskever & Hinton,
 "ImageNet Classification with Deep Convolutional Neural Networks", NeurIPS
 2012, Section 4.1, averaging predictions over reflections).
+
+`search.final_training.ensemble: K` trains the K best trials' networks
+together, as one Keras model (`ensemble_models`): each member keeps its own
+weights, batch statistics and augmentation, and the training loss is the sum
+of the members' losses, so each member gets the gradient it would get alone.
+The saved model predicts the mean of the members' class probabilities. This
+is an ensemble of the search's best networks in the spirit of Zaidi et al.,
+"Neural Ensemble Search for Uncertainty Estimation and Dataset Shift",
+NeurIPS 2021 (Section 3, ensemble selection from the searched pool), here
+simply the top K by the search's score.
 """
 
 import os
@@ -79,6 +89,87 @@ class MeanProbabilities(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "from_logits": self.from_logits}
+
+
+@keras.saving.register_keras_serializable(package="keras_nas_plus")
+class StackMembers(keras.layers.Layer):
+    """Stacks K tensors of shape `(batch, classes)` into one of shape `(batch, K, classes)`, in float32."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+
+    def call(self, inputs):
+        return keras.ops.stack([keras.ops.cast(x, "float32") for x in inputs], axis=1)
+
+    def compute_output_shape(self, input_shape):
+        first = tuple(input_shape[0])
+        return (first[0], len(input_shape)) + first[1:]
+
+
+class MemberwiseLoss(keras.losses.Loss):
+    """The sum over ensemble members of a per-example loss.
+
+    `y_pred` has shape `(batch, K, classes)` (`StackMembers`), `y_true` the
+    integer labels, shape `(batch,)` or `(batch, 1)`. Member k's loss is
+    `loss(y_true, y_pred[:, k])`; their sum is reduced over the batch like
+    any Keras loss. Summing (not averaging) keeps each member's gradient what
+    it would be if it were trained alone, at the same learning rate.
+
+    Args:
+        loss: a Keras loss: a name (e.g. `"sparse_categorical_crossentropy"`),
+            a function `(y_true, y_pred) -> (batch,)` or a `keras.losses.Loss`.
+        name: str, default `"memberwise_loss"`.
+    """
+
+    def __init__(self, loss="sparse_categorical_crossentropy", name="memberwise_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        loss = keras.losses.get(loss) if isinstance(loss, str) else loss
+        self.member_loss = loss.call if isinstance(loss, keras.losses.Loss) else loss
+
+    def call(self, y_true, y_pred):
+        labels = keras.ops.reshape(y_true, (-1,))
+        total = None
+        for k in range(y_pred.shape[1]):
+            value = self.member_loss(labels, y_pred[:, k])
+            total = value if total is None else total + value
+        return total
+
+
+def ensemble_models(members):
+    """A training model and a prediction model over the same member networks.
+
+    Args:
+        members: list of K >= 2 compiled Keras models with the same input
+            shape, each returning class probabilities `(batch, classes)`; the
+            first one's optimizer and loss are used. Their names must differ
+            (they are layers of the returned models).
+
+    Returns:
+        `(train, predict)`: `train` outputs `(batch, K, classes)` and is
+        compiled with `members[0]`'s optimizer and a `MemberwiseLoss` of its
+        loss (no metrics); `predict` outputs the mean class probabilities
+        `(batch, classes)` (`MeanProbabilities`) and is compiled with sparse
+        categorical cross-entropy and accuracy. Both share the members'
+        weights.
+
+    Raises:
+        ValueError: for fewer than two members or repeated member names.
+    """
+    if len(members) < 2:
+        raise ValueError(f"an ensemble needs at least 2 members, got {len(members)}")
+    names = [m.name for m in members]
+    if len(set(names)) != len(names):
+        raise ValueError(f"ensemble members need distinct names, got {names}")
+    spec = members[0].inputs[0]
+    inputs = keras.Input(tuple(spec.shape[1:]), dtype=spec.dtype, name="image")
+    outputs = [m(inputs) for m in members]
+    train = keras.Model(inputs, StackMembers(name="members")(outputs), name="ensemble_training")
+    train.compile(optimizer=members[0].optimizer,
+                  loss=MemberwiseLoss(getattr(members[0], "loss", None) or "sparse_categorical_crossentropy"))
+    predict = keras.Model(inputs, MeanProbabilities(name="ensemble_mean")(outputs), name="ensemble")
+    predict.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return train, predict
 
 
 def with_flip_tta(model: keras.Model, from_logits: bool = False) -> keras.Model:
@@ -185,7 +276,7 @@ def _scale_learning_rate(model, factor):
 
 
 def _final_fit(final_space, final_hp, data, epochs, batch_size, budget, verbose, width_multiplier=1.0,
-               on_build=None):
+               on_build=None, build=None):
     """Trains the final model, and goes on after a divergence.
 
     The model is `final_space`'s network of `final_hp`, with every filter
@@ -203,6 +294,9 @@ def _final_fit(final_space, final_hp, data, epochs, batch_size, budget, verbose,
 
     `on_build(model)`, when given, is called on every freshly built model
     (e.g. to load the best trial's weights, `final_training.init`).
+    `build()`, when given, builds (and compiles) the model to train instead
+    (an ensemble's training model, `ensemble_models`); `final_space.fit`
+    still trains it with `final_hp`'s recipe.
 
     Returns:
         (model, epochs kept, divergences: list of dicts, whether the time
@@ -211,9 +305,16 @@ def _final_fit(final_space, final_hp, data, epochs, batch_size, budget, verbose,
     x = np.concatenate([data["x_train"], data["x_val"]])
     y = np.concatenate([data["y_train"], data["y_val"]])
     build_space, build_hp = widened(final_space, final_hp, width_multiplier)
-    model = build_space.build(build_hp)
-    if on_build is not None:
-        on_build(model)
+
+    def new_model():
+        if build is not None:
+            return build()
+        built = build_space.build(build_hp)
+        if on_build is not None:
+            on_build(built)
+        return built
+
+    model = new_model()
     started = time.time()
     trained, divergences, stopped_by_budget, factor = 0, [], False, 1.0
     for attempt in range(FINAL_ATTEMPTS):
@@ -248,9 +349,7 @@ def _final_fit(final_space, final_hp, data, epochs, batch_size, budget, verbose,
             how = "afresh" if guard.kept_epoch is None else None
         if guard.kept_epoch is None:  # nothing finite to go on from: a new model, at the base rate
             keras.backend.clear_session()
-            model = build_space.build(build_hp)
-            if on_build is not None:
-                on_build(model)
+            model = new_model()
         rate = _scale_learning_rate(model, factor if guard.kept_epoch is None else 0.5)
         record["learning_rate"] = rate
         _log(verbose, f"Final phase: training loss {guard.loss} at epoch {record['epoch']}; going on "
@@ -305,6 +404,13 @@ class FinalTraining(Estimator):
         init: "scratch" (default) or "best_trial": start from the best
             trial's saved weights when the shapes allow.
         test_time_augmentation: "none" (default) or "flip".
+        ensemble: int >= 1, default 1. Number of networks in the final
+            model: with K > 1 the K best trials (by the search's score, the
+            chosen trial first) are trained together for the same epochs
+            and seconds (`ensemble_models`), each from its own trial's
+            weights under `init="best_trial"`, with the chosen trial's
+            recipe; the final model predicts their mean class probabilities.
+            Fewer trials than K: all of them. Used only when `epochs >= 1`.
         seed: int, default 0. Seed of the final training (and the top-k).
         precision: str or None, default None. Keras dtype policy set before
             the final training (None: left as it is).
@@ -319,14 +425,15 @@ class FinalTraining(Estimator):
 
     Raises:
         ValueError: if `init` or `test_time_augmentation` is not a known
-            value, or `epochs` is negative.
+            value, `epochs` is negative, or `ensemble` is not an integer >= 1.
     """
 
     name = "final_training"
 
     def __init__(self, data: dict, epochs: int = 0, batch_size: int = 64, time_budget: float = None,
                  width_multiplier: float = 1.0, space: Any = None, space_overrides: dict = None,
-                 init: str = "scratch", test_time_augmentation: str = "none", seed: int = 0, precision: str = None,
+                 init: str = "scratch", test_time_augmentation: str = "none", ensemble: int = 1, seed: int = 0,
+                 precision: str = None,
                  multi_objective: bool = False, search_epochs: int = 1, search_batch_size: int = None,
                  objective: str = "val_accuracy", verbose: int = 1):
         if init not in INIT_CHOICES:
@@ -335,15 +442,24 @@ class FinalTraining(Estimator):
             raise ValueError(f"`test_time_augmentation` must be one of {TTA_CHOICES}, got {test_time_augmentation!r}.")
         if int(epochs) < 0:
             raise ValueError(f"`epochs` must be >= 0, got {epochs!r}.")
+        if isinstance(ensemble, bool) or not isinstance(ensemble, (int, np.integer)) or ensemble < 1:
+            raise ValueError(f"`ensemble` must be an integer >= 1, got {ensemble!r}.")
         self.data, self.epochs, self.batch_size = data, int(epochs), int(batch_size)
         self.time_budget, self.width_multiplier = time_budget, width_multiplier
         self.space, self.space_overrides = space, space_overrides
-        self.init, self.test_time_augmentation = init, test_time_augmentation
+        self.init, self.test_time_augmentation, self.ensemble = init, test_time_augmentation, int(ensemble)
         self.seed, self.precision, self.multi_objective = seed, precision, multi_objective
         self.search_epochs = search_epochs
         self.search_batch_size = batch_size if search_batch_size is None else search_batch_size
         self.objective, self.verbose = objective, verbose
         self.result = None
+        self._members = None
+
+    def ensemble_trials(self, tuner, best_trial):
+        """The trials of the final ensemble: `best_trial`, then the next best by score, `ensemble` in all."""
+        ranked = tuner.oracle.get_best_trials(len(tuner.oracle.trials))
+        others = [t for t in ranked if t.trial_id != best_trial.trial_id and _finite_score(t) is not None]
+        return [best_trial] + others[:self.ensemble - 1]
 
     def best_trial(self, tuner):
         """The best trial of the search (Pareto front first with several objectives).
@@ -373,6 +489,7 @@ class FinalTraining(Estimator):
             _log(self.verbose, text)
 
         best_trial = self.best_trial(tuner)
+        self._members = None
         fidelity_phase = None
         if getattr(tuner, "fidelity", None) is not None:  # lower fidelity: top-k at full fidelity
             fidelity_phase = run_final_phase(tuner, self.data, {
@@ -389,6 +506,11 @@ class FinalTraining(Estimator):
             model = tuner.get_best_models(1)[0]
         final_info["seconds"] = round(time.time() - start, 2)
         model, evaluation, tta_info = self._evaluate(model)
+        if self._members:
+            x, y = self.data["x_test"], self.data["y_test"]
+            batch = whole_batch_size(len(x), self.batch_size)
+            final_info["ensemble"]["member_test_accuracy"] = [
+                _accuracy(m.evaluate(x, y, batch_size=batch, verbose=0, return_dict=True)) for m in self._members]
         self.result = {"best_trial": best_trial, "model": model, "final_info": final_info,
                        "test_accuracy": _accuracy(evaluation),
                        "test_metrics": {k: float(v) for k, v in evaluation.items()},
@@ -413,9 +535,33 @@ class FinalTraining(Estimator):
             if init_path:
                 loaded.append(load_initial_weights(built, init_path, log=log))
 
+        members = self.ensemble_trials(tuner, best_trial) if self.ensemble > 1 else [best_trial]
+        build, built = None, {}
+        if len(members) > 1:
+            log(f"Final phase: an ensemble of {len(members)} networks, trials "
+                + ", ".join(t.trial_id for t in members))
+            paths = [init_weights_path(tuner, t.trial_id, options, self.space is None, log=log)[0] for t in members]
+
+            def build():
+                nets = []
+                for k, (trial, path) in enumerate(zip(members, paths)):
+                    member_space, member_hp = widened(space, trial.hyperparameters.copy(), width)
+                    net = member_space.build(member_hp)
+                    if path:
+                        loaded.append(load_initial_weights(net, path, log=log))
+                    net.name = f"member{k}_trial_{trial.trial_id}"
+                    nets.append(net)
+                train, built["predict"] = ensemble_models(nets)
+                built["members"] = nets
+                return train
+
         model, trained, divergences, stopped_by_budget = _final_fit(
             space, best_trial.hyperparameters.copy(), self.data, epochs, self.batch_size, budget, self.verbose,
-            width, on_build)
+            width, on_build, build=build)
+        if built:
+            model, self._members = built["predict"], built["members"]
+            final_info["ensemble"] = {"trials": [t.trial_id for t in members],
+                                      "params": [int(m.count_params()) for m in self._members]}
         final_info.update(epochs_trained=trained, batch_size=self.batch_size, params=int(model.count_params()),
                           init="best_trial" if loaded and all(loaded) else "scratch")
         if init_fallback or (loaded and not all(loaded)):

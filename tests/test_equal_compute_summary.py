@@ -1,0 +1,56 @@
+"""benchmarks/equal_compute/summarize.py on the committed GPU results (issue 23).
+
+The numbers asserted are the ones on the results page: each search arm against the anchor run in
+its own device session, in test-accuracy points.
+"""
+
+import importlib.util
+import os
+
+import pytest
+
+pytestmark = pytest.mark.core
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "benchmarks", "equal_compute")
+
+
+def _summarize():
+    spec = importlib.util.spec_from_file_location("equal_compute_summarize", os.path.join(BENCH, "summarize.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_leads_over_each_sessions_anchor():
+    summarize = _summarize()
+    dirs = [os.path.join(BENCH, "results", s) for s in ("h100_s1", "h100_s2", "h100_s3")]
+    rows = [row for d in dirs for row in summarize.rows_of(d)]
+    assert [r["arm"].split()[0] for r in rows] == ["anchor", "evolution", "anchor", "evolution", "anchor",
+                                                   "evolution", "random"]
+    summary = summarize.leads(rows)
+    evolution = summary["evolution"]
+    assert [run[2] for run in evolution["runs"]] == [0.27, 0.23, -0.02]
+    assert [run[3] for run in evolution["runs"]] == [0.25, 0.17, -0.28]
+    assert evolution["mean"] == 0.16 and evolution["mean_without_tta"] == 0.05 and evolution["min"] == -0.02
+    assert evolution["met"] is False
+    random = summary["random"]
+    assert [run[2] for run in random["runs"]] == [0.31] and random["met"] is False
+    text = summarize.leads_table(summary)
+    assert "| evolution | 3 | +0.27 (h100_s1), +0.23 (h100_s2), -0.02 (h100_s3) | +0.16 | +0.05 | -0.02 | not met |" in text
+
+
+def test_bar_needs_three_runs_a_mean_of_three_tenths_and_none_below():
+    summarize = _summarize()
+
+    def rows(*accs):
+        out = []
+        for i, acc in enumerate(accs):
+            out.append({"arm": "anchor WRN-16-8", "session": f"s{i}", "acc": 0.95})
+            out.append({"arm": "evolution (search)", "session": f"s{i}", "acc": acc, "acc_plain": acc})
+        return out
+
+    assert summarize.leads(rows(0.954, 0.953, 0.953))["evolution"]["met"] is True
+    assert summarize.leads(rows(0.954, 0.953))["evolution"]["met"] is False
+    assert summarize.leads(rows(0.960, 0.955, 0.9499))["evolution"]["met"] is False
+    assert summarize.leads(rows(0.953, 0.952, 0.953))["evolution"]["met"] is False
