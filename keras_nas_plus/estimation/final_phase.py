@@ -124,7 +124,7 @@ class MemberwiseLoss(keras.losses.Loss):
 
     def __init__(self, loss="sparse_categorical_crossentropy", name="memberwise_loss", **kwargs):
         super().__init__(name=name, **kwargs)
-        loss = keras.losses.get(loss) if isinstance(loss, str) else loss
+        loss = keras.losses.get(loss)
         self.member_loss = loss.call if isinstance(loss, keras.losses.Loss) else loss
 
     def call(self, y_true, y_pred):
