@@ -127,3 +127,13 @@ def test_ensemble_larger_than_the_search_uses_every_trial():
 
     final = final_phase.FinalTraining({}, ensemble=5)
     assert [t.trial_id for t in final.ensemble_trials(Tuner(), trials["0"])] == ["0", "1"]
+
+
+def test_ensemble_with_a_single_completed_trial_says_so(tmp_path):
+    from test_config_cli import tiny_config
+
+    from keras_nas_plus.run import run_search
+
+    config = tiny_config(tmp_path, max_trials=1, final_training={"epochs": 1, "ensemble": 2})
+    results = run_search(validate_config(config))
+    assert results["final_phase"]["ensemble"] == {"trials": [results["best_trial_id"]], "asked": 2}

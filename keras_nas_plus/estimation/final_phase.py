@@ -537,6 +537,9 @@ class FinalTraining(Estimator):
 
         members = self.ensemble_trials(tuner, best_trial) if self.ensemble > 1 else [best_trial]
         build, built = None, {}
+        if self.ensemble > 1 and len(members) == 1:
+            log(f"Final phase: ensemble {self.ensemble} asked, but only one trial completed: training one network")
+            final_info["ensemble"] = {"trials": [best_trial.trial_id], "asked": self.ensemble}
         if len(members) > 1:
             log(f"Final phase: an ensemble of {len(members)} networks, trials "
                 + ", ".join(t.trial_id for t in members))
