@@ -543,7 +543,8 @@ class FinalTraining(Estimator):
         if len(members) > 1:
             log(f"Final phase: an ensemble of {len(members)} networks, trials "
                 + ", ".join(t.trial_id for t in members))
-            paths = [init_weights_path(tuner, t.trial_id, options, self.space is None, log=log)[0] for t in members]
+            paths = [init_path] + [init_weights_path(tuner, t.trial_id, options, self.space is None, log=log)[0]
+                                   for t in members[1:]]
 
             def build():
                 nets = []
