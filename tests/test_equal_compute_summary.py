@@ -40,6 +40,22 @@ def test_leads_over_each_sessions_anchor():
     assert "| evolution | 3 | +0.27 (h100_s1), +0.23 (h100_s2), -0.02 (h100_s3) | +0.16 | +0.05 | -0.02 | not met |" in text
 
 
+def test_final_ensemble_arms_are_their_own_configuration():
+    summarize = _summarize()
+    rows = summarize.rows_of(os.path.join(BENCH, "results", "h100_s4"))
+    assert [r["arm"] for r in rows] == ["anchor WRN-16-8 (hand-written)", "evolution + ensemble of 2 (search_seed0)",
+                                        "evolution + ensemble of 2 (search_seed1)"]
+    assert rows[1]["architecture"] == ("ResNet-16 blocks 2-1-3 filters 128-256-256 + "
+                                       "ResNet-14 blocks 2-1-2 filters 96-128-512")
+    assert rows[1]["params"] == 13281716 and rows[1]["epochs"] == 105
+    summary = summarize.leads(rows)
+    assert list(summary) == ["evolution + ensemble of 2"]
+    ensemble = summary["evolution + ensemble of 2"]
+    assert [run[2] for run in ensemble["runs"]] == [0.30, 0.22]
+    assert [run[3] for run in ensemble["runs"]] == [0.42, 0.21]
+    assert ensemble["mean"] == 0.26 and ensemble["mean_without_tta"] == 0.32 and ensemble["met"] is False
+
+
 def test_bar_needs_three_runs_a_mean_of_three_tenths_and_none_below():
     summarize = _summarize()
 

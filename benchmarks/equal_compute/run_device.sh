@@ -12,6 +12,9 @@
 #          config, strategy as configured), "random:SEED" (Keras Tuner's RandomSearch, same config).
 #   CFG    the config (default benchmarks/equal_compute/fashion_mnist_wrn.yaml).
 #   SETS   extra --set overrides for the searches (no spaces inside one).
+#   CACHE  the config's `search.compilation_cache` folder (default runs/jax_cache). It is emptied
+#          before each search, so that every arm compiles from cold as a user's first run does
+#          (a warm machine keeps runs/ between calls); WARM_CACHE=1 keeps it.
 # Writes into $OUT: one log per run (NAME.log), times.tsv (name, seconds from start to end, exit
 # status), gpu_util.csv (nvidia-smi every 2 s) and runs.tgz (the run directories, no model files).
 set -u
@@ -37,6 +40,7 @@ for run in $RUNS; do
     search|random)
       name="${kind}_seed${a:-0}"
       strat=(); [ "$kind" = random ] && strat=(--set 'strategy={type: random}')
+      [ "${WARM_CACHE:-0}" = 1 ] || rm -rf "${CACHE:-runs/jax_cache}"
       python3 -m keras_nas_plus.cli search "$CFG" --overwrite "${strat[@]}" --set "search.seed=${a:-0}" \
         --set "search.directory=runs/$name" "${EXTRA[@]}" > "$OUT/$name.log" 2>&1
       DIRS+=("$name") ;;

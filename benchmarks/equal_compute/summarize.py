@@ -9,12 +9,14 @@ searches, `runs.tgz` (the run directories) or the unpacked `NAME/results.json`. 
 comes from `gpu_name.txt`. Rows:
 
 * the anchor (`anchor_BUDGET_DEPTH_WIDTH`): the `RESULT` line of `wrn_baseline.py`;
-* a search (`search_seedN`, `random_seedN`): `results.json`; its seconds are split into the
+* a search (`search_seedN`, `random_seedN`): `results.json`, labelled by strategy, and by the
+  size of the final ensemble where `search.final_training.ensemble` trained several networks
+  (a separate configuration, with its own leads); its seconds are split into the
   trials' compile and train seconds (summed over the workers that ran at once, see
   `keras_nas_plus/engine/timing.py`), the final phase, and the rest of the command's wall time
   (start-up, data, test, and the search's idle GPU time).
 
-After the table, each strategy's lead over its own session's anchor, in points, with the mean,
+After the table, each configuration's lead over its own session's anchor, in points, with the mean,
 the lowest, and whether issue 23's bar is met.
 """
 
@@ -74,10 +76,16 @@ def search_row(out_dir, name, wall, card):
     final = r.get("final_phase") or {}
     done = [t for t in r["trials"] if t["status"] == "COMPLETED"]
     strategy = r["strategy"]["type"]
-    return {"arm": f"{strategy} ({name})", "card": card, "wall": wall,
+    members = (final.get("ensemble") or {}).get("trials") or []
+    config = strategy + (f" + ensemble of {len(members)}" if len(members) > 1 else "")
+    architecture = r.get("best_architecture")
+    if len(members) > 1:
+        names = {t["trial_id"]: t.get("architecture") for t in r["trials"]}
+        architecture = " + ".join(str(names.get(m, m)) for m in members)
+    return {"arm": f"{config} ({name})", "config": config, "card": card, "wall": wall,
             "search": r.get("search_seconds"), "compile": timing.get("compile_seconds"),
             "train": timing.get("train_seconds"), "final": final.get("seconds"), "trials": len(done),
-            "architecture": r.get("best_architecture"), "params": final.get("params"),
+            "architecture": architecture, "params": final.get("params"),
             "epochs": final.get("epochs_trained"), "init": final.get("init"),
             "acc_plain": tta.get("test_accuracy_without_tta"), "acc": r.get("test_accuracy")}
 
@@ -118,9 +126,10 @@ def table(rows):
 
 
 def leads(rows):
-    """Each search arm's test accuracy minus its own session's anchor, in points, per strategy.
+    """Each search arm's test accuracy minus its own session's anchor, in points, per configuration.
 
-    Returns `{strategy: {"runs": [(session, arm, lead, lead_without_tta)], "mean": m,
+    A configuration is the strategy, plus the final ensemble's size where there was one
+    (`row["config"]`, e.g. "evolution + ensemble of 2"). Returns `{config: {"runs": [(session, arm, lead, lead_without_tta)], "mean": m,
     "mean_without_tta": m0, "min": lo, "met": bool}}`; `met` is issue 23's bar: at least three
     runs, a mean lead of at least 0.3 points and no run below its anchor.
     """
@@ -136,7 +145,7 @@ def leads(rows):
         plain = r.get("acc_plain")
         lead = round(100 * (r["acc"] - anchor), 2)
         lead_plain = None if plain is None else round(100 * (plain - anchor), 2)
-        out.setdefault(r["arm"].split()[0], {"runs": []})["runs"].append((r.get("session", ""), r["arm"], lead, lead_plain))
+        out.setdefault(r.get("config", r["arm"].split()[0]), {"runs": []})["runs"].append((r.get("session", ""), r["arm"], lead, lead_plain))
     for entry in out.values():
         values = [run[2] for run in entry["runs"]]
         plain = [run[3] for run in entry["runs"] if run[3] is not None]
@@ -148,7 +157,7 @@ def leads(rows):
 
 
 def leads_table(summary):
-    lines = ["| strategy | runs | lead over the session's anchor, points | mean | mean without TTA | lowest "
+    lines = ["| configuration | runs | lead over the session's anchor, points | mean | mean without TTA | lowest "
              "| issue 23 bar (3+ runs, mean >= +0.3, none below) |",
              "| --- | ---: | --- | ---: | ---: | ---: | --- |"]
     for strategy, e in summary.items():
@@ -169,16 +178,17 @@ def plot(rows, path):
     rows = [r for r in rows if r.get("acc") is not None]
     sessions = list(dict.fromkeys(r.get("session", "") for r in rows))
     fig, axes = plt.subplots(1, len(sessions), figsize=(4.2 * len(sessions), 3.4), sharey=True, squeeze=False)
-    colours = {"anchor": "tab:gray", "evolution": "tab:blue", "random": "tab:orange", "rl": "tab:green"}
+    colours = {"anchor": "tab:gray", "evolution": "tab:blue", "random": "tab:orange", "rl": "tab:green",
+               "evolution + ensemble of 2": "tab:purple"}
     values = [100 * r["acc"] for r in rows] + [100 * r["acc_plain"] for r in rows if r.get("acc_plain")]
     for ax, session in zip(axes[0], sessions):
         mine = [r for r in rows if r.get("session", "") == session]
         for r in mine:
-            kind = r["arm"].split()[0]
-            ax.scatter(r["wall"], 100 * r["acc"], s=60, color=colours.get(kind, "tab:purple"), label=r["arm"], zorder=3)
+            kind = r.get("config", r["arm"].split()[0])
+            ax.scatter(r["wall"], 100 * r["acc"], s=60, color=colours.get(kind, "tab:brown"), label=r["arm"], zorder=3)
             if r.get("acc_plain") is not None:
                 ax.scatter(r["wall"], 100 * r["acc_plain"], s=40, facecolors="none",
-                           edgecolors=colours.get(kind, "tab:purple"), zorder=3)
+                           edgecolors=colours.get(kind, "tab:brown"), zorder=3)
         anchors = [100 * r["acc"] for r in mine if r["arm"].startswith("anchor")]
         if anchors:
             ax.axhline(max(anchors), color="tab:gray", lw=0.8, ls="--")

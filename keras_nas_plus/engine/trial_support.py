@@ -57,13 +57,39 @@ class _EpochTunerCallback(tuner_utils.TunerCallback):
     such read copies the whole training state back into the model's
     variables, so the device waits for the host on every step. `NASTuner`
     uses this class instead unless a subclass overrides those tuner hooks.
+
+    The hooks are Keras' own defaults, not overrides that do nothing: Keras
+    calls batch-end hooks in step with the device (converting each step's
+    logs to Python floats) as soon as one callback overrides one.
     """
 
-    def on_batch_begin(self, batch, logs=None):
-        pass
+    on_batch_begin = keras.callbacks.Callback.on_batch_begin
+    on_batch_end = keras.callbacks.Callback.on_batch_end
+
+
+class StopOnNonFiniteLoss(keras.callbacks.TerminateOnNaN):
+    """`keras.callbacks.TerminateOnNaN` that lets Keras queue steps ahead of the device.
+
+    Stops training a few steps after a batch whose training loss is NaN or
+    infinite; the tuner then records the trial as failed. Keras' own
+    `TerminateOnNaN` checks the loss after every batch in step with the
+    device: the host waits for each step before it dispatches the next. This
+    one is `async_safe`, so Keras checks each step's loss on a worker thread
+    while the next steps run, and it stops the `fit` without reading
+    `self.model` (which, under JAX, would copy the training state back from a
+    thread that does not own it).
+    """
+
+    async_safe = True
+
+    def set_model(self, model):
+        super().set_model(model)
+        self._trained_model = model
 
     def on_batch_end(self, batch, logs=None):
-        pass
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self._trained_model.stop_training = True
 
 
 def _uses_batch_hooks(tuner):

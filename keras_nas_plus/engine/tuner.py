@@ -31,6 +31,7 @@ from keras_nas_plus.engine.trial_support import _check_constraint
 from keras_nas_plus.engine.trial_support import _CostLogger
 from keras_nas_plus.engine.trial_support import _EpochTunerCallback
 from keras_nas_plus.engine.trial_support import _finite_or_none
+from keras_nas_plus.engine.trial_support import StopOnNonFiniteLoss
 from keras_nas_plus.engine.trial_support import TRACEBACK_FILE
 from keras_nas_plus.engine.trial_support import _mark_resumable
 from keras_nas_plus.engine.trial_support import _one_line
@@ -63,8 +64,10 @@ class NASTuner(TrialRecords, keras_tuner.Tuner):
     `nas_trial.json` with the parameter count, the number of epochs actually
     trained, the input shape and number of training examples, and the
     per-epoch learning curves (`history`). A NaN or infinite training loss
-    stops the trial at once (`keras.callbacks.TerminateOnNaN`) and the trial
-    is recorded as FAILED with that reason; the search goes on.
+    stops the trial within a few steps (`StopOnNonFiniteLoss`, a
+    `keras.callbacks.TerminateOnNaN` that lets Keras keep dispatching steps
+    ahead of the device) and the trial is recorded as FAILED with that
+    reason; the search goes on.
 
     Cost metrics: after building each model and before training it, the
     tuner computes its parameter count (`"params"`), analytic FLOPs per
@@ -455,7 +458,7 @@ class NASTuner(TrialRecords, keras_tuner.Tuner):
                 for c in callbacks
             ]
         if not any(isinstance(c, keras.callbacks.TerminateOnNaN) for c in callbacks):
-            callbacks.append(keras.callbacks.TerminateOnNaN())
+            callbacks.append(StopOnNonFiniteLoss())
         callbacks.append(self._timing[0])  # per-trial timing (issue 23)
         reported = {k: v for k, v in costs.items() if math.isfinite(v)}
         callbacks.insert(0, _CostLogger(reported))

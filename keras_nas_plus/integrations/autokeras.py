@@ -31,6 +31,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
     ) from e
 
 from keras_nas_plus.engine.tuner import NASTuner
+from keras_nas_plus.engine.trial_support import StopOnNonFiniteLoss
 from keras_nas_plus.engine.tuner import _raise_on_nan_loss
 from keras_nas_plus.strategies.evolution import RegularizedEvolutionOracle
 from keras_nas_plus.strategies.oracle_tuner import split_oracle_kwargs
@@ -157,7 +158,8 @@ class NASAutoTuner(AutoKerasCompatMixin, _ak_tuner.AutoTuner, NASTuner):
     adaptation of preprocessing layers, adaptive batch size, early stopping
     and final fit in `search`); in addition each trial directory gets
     `NASTuner`'s `nas_trial.json` (parameter count, learning curves) and a NaN
-    loss stops the trial (`keras.callbacks.TerminateOnNaN`) and fails it.
+    loss stops the trial (`StopOnNonFiniteLoss`, an asynchronous
+    `keras.callbacks.TerminateOnNaN`) and fails it.
     `NASTuner`'s `time_budget` and `learning_curve` work as there (the time
     budget ends the search phase; AutoKeras' final fit still runs); its
     `before_fit` hook is not called. Not used directly: see
@@ -190,7 +192,7 @@ class NASAutoTuner(AutoKerasCompatMixin, _ak_tuner.AutoTuner, NASTuner):
     def _build_and_fit_model(self, trial, *args, **kwargs):
         callbacks = list(kwargs.get("callbacks") or [])
         if not any(isinstance(c, keras.callbacks.TerminateOnNaN) for c in callbacks):
-            callbacks.append(keras.callbacks.TerminateOnNaN())
+            callbacks.append(StopOnNonFiniteLoss())
         kwargs["callbacks"] = callbacks
         for estimator in self.estimators:  # AutoKeras builds the model later: `model` is None here
             args, kwargs = estimator.before_fit(trial, None, tuple(args), dict(kwargs))

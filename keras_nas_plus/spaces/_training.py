@@ -12,7 +12,7 @@ SCHEDULE_UNITS = ("step", "epoch")
 
 
 class TimeBudget(keras.callbacks.Callback):
-    """Stops `fit` once a wall-clock budget is spent (checked after every batch).
+    """Stops `fit` once a wall-clock budget is spent (checked before every batch).
 
     Used by the final phase of a search (`search.final_training.time_budget`).
     With the `cosine` learning-rate schedule of our spaces, the decay then
@@ -48,7 +48,10 @@ class TimeBudget(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_begin(self, batch, logs=None):
+        # Before the batch, not after it: Keras runs batch-end hooks in step with the device (it
+        # converts every step's logs to Python floats) as soon as any callback defines one, so the
+        # host can no longer queue steps ahead. The batch that is about to start still runs.
         # `self.model` only when stopping: under JAX each access syncs the whole training state.
         if self.stopped_epoch is None and self.elapsed() >= self.seconds:
             self.stopped_epoch = self._epoch
