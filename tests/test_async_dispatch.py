@@ -106,3 +106,33 @@ def test_time_budget_stops_before_the_next_batch():
     history = space.fit(hp, model, x, y, epochs=3, batch_size=2, verbose=0, callbacks=[budget, Tick()])
     # Checked before each batch: 0.375 s >= 0.3 s before the fourth, which still runs.
     assert batches == [0, 1, 2, 3] and budget.stopped_epoch == 0 and len(history.epoch) == 1
+
+
+def test_time_budget_allows_for_a_host_that_runs_ahead_of_the_device():
+    # Asynchronous dispatch, simulated: the host queues each batch in 0.01 s, and the device's
+    # 0.25 s per batch only shows at the epoch's end, where Keras waits for it.
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    budget = TimeBudget(2.6)
+    now = [0.0]
+    budget.clock = lambda: now[0]
+    seen = []
+
+    class Device(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append((self.epoch, batch))
+            now[0] += 0.01
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch, self.started = epoch, now[0]
+
+        def on_epoch_end(self, epoch, logs=None):
+            now[0] = self.started + 0.25 * sum(1 for e, _ in seen if e == epoch)
+
+    history = model.fit(np.zeros((8, 2)), np.zeros(8), batch_size=2, epochs=10, verbose=0,
+                        callbacks=[Device(), budget])
+    # Epochs 0 and 1 end at 1.0 s and 2.0 s (0.25 s per batch). In epoch 2 the device ends
+    # batch 2 at 2.75 s >= 2.6 s: the check before batch 3 stops training after it, although
+    # the host's clock then reads 2.03 s.
+    assert budget.stopped_epoch == 2 and len(history.epoch) == 3
+    assert [b for e, b in seen if e == 2] == [0, 1, 2, 3]

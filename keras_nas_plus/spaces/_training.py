@@ -19,6 +19,15 @@ class TimeBudget(keras.callbacks.Callback):
     follows whichever ends first, the epochs or the budget, so the rate still
     reaches 0 when training stops.
 
+    The check runs before each batch, so Keras can keep queueing steps ahead
+    of the device (a batch-end hook would make it wait for every step). Under
+    JAX and PyTorch the host may then be ahead of the device, up to the end of
+    the epoch, where Keras waits for it. From the second epoch on, the time
+    the device will have finished the queued batches is estimated from the
+    previous epoch's time per batch, so training stops about one batch after
+    the budget; in the first epoch (which includes compilation) only the
+    host's clock is known, and training can end up to one epoch late there.
+
     Args:
         seconds: positive float, the budget in seconds, counted from the start
             of training (compilation of the first step included).
@@ -43,19 +52,26 @@ class TimeBudget(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.start = self.clock()
         self.stopped_epoch = None
-        self._epoch = 0
+        self._epoch, self._epoch_start, self._batches, self._batch_seconds = 0, 0.0, 0, None
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
+        self._epoch, self._epoch_start, self._batches = epoch, self.elapsed(), 0
 
     def on_train_batch_begin(self, batch, logs=None):
-        # Before the batch, not after it: Keras runs batch-end hooks in step with the device (it
-        # converts every step's logs to Python floats) as soon as any callback defines one, so the
-        # host can no longer queue steps ahead. The batch that is about to start still runs.
+        due = self.elapsed()
+        if self._batch_seconds is not None:  # when the device will have run the batches queued before this one
+            due = max(due, self._epoch_start + batch * self._batch_seconds)
+        self._batches = batch + 1
         # `self.model` only when stopping: under JAX each access syncs the whole training state.
-        if self.stopped_epoch is None and self.elapsed() >= self.seconds:
+        if self.stopped_epoch is None and due >= self.seconds:
             self.stopped_epoch = self._epoch
-            self.model.stop_training = True
+            self.model.stop_training = True  # the batch about to start still runs
+
+    def on_epoch_end(self, epoch, logs=None):
+        # Keras has waited for the epoch's steps by now (it reads the epoch's metrics). The
+        # first epoch includes compilation, so its time per batch is not used.
+        if epoch >= 1 and self._batches:
+            self._batch_seconds = (self.elapsed() - self._epoch_start) / self._batches
 
 
 class LastFiniteState(keras.callbacks.Callback):
