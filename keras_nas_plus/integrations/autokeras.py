@@ -30,8 +30,8 @@ except ImportError as e:  # pragma: no cover - depends on the environment
         "the rest of keras_nas_plus works without it."
     ) from e
 
-from keras_nas_plus.engine.tuner import NASTuner
 from keras_nas_plus.engine.trial_support import StopOnNonFiniteLoss
+from keras_nas_plus.engine.tuner import NASTuner
 from keras_nas_plus.engine.tuner import _raise_on_nan_loss
 from keras_nas_plus.strategies.evolution import RegularizedEvolutionOracle
 from keras_nas_plus.strategies.oracle_tuner import split_oracle_kwargs
