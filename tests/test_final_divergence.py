@@ -113,3 +113,28 @@ def test_final_fit_retries_in_float32_when_mixed_precision_diverges_at_once():
         {"epoch": 1, "loss": "nan", "kept_epochs": 0, "learning_rate": 0.005},
         {"epoch": 1, "loss": "nan", "kept_epochs": 0},
     ]
+
+
+class SlowEpochs(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        import time
+        time.sleep(0.25)
+
+
+class SlowSpace(Space):
+    """Epochs of at least 0.25 s, never poisoned."""
+
+    def fit(self, hp, model, *args, **kwargs):
+        kwargs["callbacks"] = list(kwargs["callbacks"]) + [SlowEpochs()]
+        return fit_with_schedule(model, "cosine", *args, **kwargs)
+
+
+def test_final_fit_reports_a_stop_by_the_schedule_fitted_to_the_time_budget():
+    x, y = data()
+    split = {"x_train": x[:64], "y_train": y[:64], "x_val": x[64:], "y_val": y[64:]}
+    # 100 epochs asked, 2 s of budget at >= 0.25 s an epoch: the cosine plan ends training early.
+    _, trained, divergences, stopped = run._final_fit(SlowSpace(epoch=-1), None, split, 100, 16, 2.0, 0)
+    assert 2 <= trained <= 8 and divergences == [] and stopped is True
+    # A budget that the asked epochs fit in is not a stop.
+    _, trained, _, stopped = run._final_fit(SlowSpace(epoch=-1), None, split, 2, 16, 30.0, 0)
+    assert trained == 2 and stopped is False

@@ -328,7 +328,9 @@ def _final_fit(final_space, final_hp, data, epochs, batch_size, budget, verbose,
                                   verbose=0 if verbose < 2 else 1, callbacks=callbacks)
         if guard.diverged_epoch is None:
             trained += len(getattr(history, "epoch", []) or []) or (epochs - trained)
-            stopped_by_budget = time_budget is not None and time_budget.stopped_epoch is not None
+            # Stopped by the budget itself, or by the schedule fitted to it (`CosinePlanner`).
+            stopped_by_budget = time_budget is not None and (
+                time_budget.stopped_epoch is not None or trained < epochs)
             break
         kept = 0 if guard.kept_epoch is None else guard.kept_epoch + 1
         record = {"epoch": trained + guard.diverged_epoch + 1, "loss": str(guard.loss), "kept_epochs": trained + kept}
@@ -519,9 +521,10 @@ class FinalTraining(Estimator):
     def _train(self, tuner, best_trial, final_info, log):
         epochs, budget, width = self.epochs, self.time_budget, self.width_multiplier
         log(f"\nFinal phase: training trial {best_trial.trial_id}'s architecture"
-            + (f" at {width:g} times its width" if width != 1 else "") + " for "
-            f"{epochs} epoch{'s' if epochs != 1 else ''} on train + validation data"
-            + (f" (time budget {budget:g} s)" if budget else ""))
+            + (f" at {width:g} times its width" if width != 1 else "")
+            + (" for up to " if budget else " for ")
+            + f"{epochs} epoch{'s' if epochs != 1 else ''} on train + validation data"
+            + (f" (time budget {budget:g} s: the learning-rate schedule is fitted to it)" if budget else ""))
         keras.backend.clear_session()
         if self.precision is not None:
             keras.config.set_dtype_policy(self.precision)
