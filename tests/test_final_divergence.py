@@ -138,3 +138,22 @@ def test_final_fit_reports_a_stop_by_the_schedule_fitted_to_the_time_budget():
     # A budget that the asked epochs fit in is not a stop.
     _, trained, _, stopped = run._final_fit(SlowSpace(epoch=-1), None, split, 2, 16, 30.0, 0)
     assert trained == 2 and stopped is False
+
+
+def test_final_progress_prints_epoch_seconds_and_loss(capsys):
+    import time
+
+    from keras_nas_plus.spaces._training import FinalProgress
+
+    x, y = data()
+    model = small_model()
+    started = time.time()
+    model.fit(x, y, epochs=3, batch_size=16, verbose=0,
+              callbacks=[FinalProgress(started, first_epoch=4, budget=340, every=0.0)])
+    lines = [line for line in capsys.readouterr().out.splitlines() if "final phase" in line]
+    assert [line.split(",")[0].strip() for line in lines] == [
+        "final phase: epoch 5", "final phase: epoch 6", "final phase: epoch 7"]
+    assert all(" of 340 s, loss " in line for line in lines), lines
+    # at most one line per `every` seconds
+    model.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[FinalProgress(time.time(), every=3600)])
+    assert "final phase" not in capsys.readouterr().out

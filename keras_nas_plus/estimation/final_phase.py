@@ -40,6 +40,7 @@ import numpy as np
 from keras_nas_plus.estimation.base import Estimator
 from keras_nas_plus.estimation.final import run_final_phase
 from keras_nas_plus.spaces._training import CosineSchedule
+from keras_nas_plus.spaces._training import FinalProgress
 from keras_nas_plus.spaces._training import LastFiniteState
 from keras_nas_plus.spaces._training import TimeBudget
 from keras_nas_plus.spaces._training import whole_batch_size
@@ -320,6 +321,8 @@ def _final_fit(final_space, final_hp, data, epochs, batch_size, budget, verbose,
     for attempt in range(FINAL_ATTEMPTS):
         guard = LastFiniteState()
         callbacks = [guard]
+        if verbose == 1:
+            callbacks.append(FinalProgress(started, trained, budget))
         time_budget = None
         if budget:
             time_budget = TimeBudget(budget - (time.time() - started))

@@ -122,6 +122,31 @@ class LastFiniteState(keras.callbacks.Callback):
             variable.assign(value)
 
 
+class FinalProgress(keras.callbacks.Callback):
+    """Prints the final phase's progress at most every `every` seconds (default 30 s).
+
+    One line per report, at the end of an epoch: the epoch reached (counted over all
+    attempts of the phase), the seconds since the phase began, the time budget when there is
+    one, and the epoch's training loss. It reads only the epoch's logs, which Keras has
+    already fetched from the device, so it does not make Keras wait after each step.
+    """
+
+    def __init__(self, started, first_epoch=0, budget=None, every=30.0):
+        super().__init__()
+        self.started, self.first_epoch, self.budget, self.every = started, first_epoch, budget, every
+        self._last = started
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.time()
+        if now - self._last < self.every:
+            return
+        self._last = now
+        loss = (logs or {}).get("loss")
+        print(f"  final phase: epoch {self.first_epoch + epoch + 1}, {now - self.started:.0f}"
+              + (f" of {self.budget:g}" if self.budget else "") + " s"
+              + (f", loss {float(loss):.4f}" if loss is not None else ""), flush=True)
+
+
 @keras.saving.register_keras_serializable(package="keras_nas_plus")
 class CosineSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """Cosine decay to 0 over one `fit`, evaluated inside the compiled train step.
