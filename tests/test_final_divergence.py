@@ -1,8 +1,10 @@
-"""The final phase after a NaN loss: `LastFiniteState` and `run._final_fit`.
+"""The final phase: after a NaN loss (`LastFiniteState`, `run._final_fit`), its time budget and progress lines.
 
 A callback writes NaN into the last layer's kernel at the start of a chosen
 epoch, so that epoch's training loss is NaN (on every backend).
 """
+
+import time
 
 import numpy as np
 import keras
@@ -117,7 +119,6 @@ def test_final_fit_retries_in_float32_when_mixed_precision_diverges_at_once():
 
 class SlowEpochs(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
-        import time
         time.sleep(0.25)
 
 
@@ -141,8 +142,6 @@ def test_final_fit_reports_a_stop_by_the_schedule_fitted_to_the_time_budget():
 
 
 def test_final_progress_prints_epoch_seconds_and_loss(capsys):
-    import time
-
     from keras_nas_plus.spaces._training import FinalProgress
 
     x, y = data()
