@@ -289,6 +289,10 @@ class ResidualSearchSpace(keras_tuner.HyperModel):
         smallest choice) when those are searched), so that
         `hp.values.update(values)` builds that network. Empty when the
         space does not have 3 stages or 3x3 kernels are not a choice.
+        The names (here and in `describe`) count widths from the space's
+        `base_widths` and `stem_filters`: they are the paper's networks
+        only with the defaults (16, 32, 64) and 16; with `base_widths=(8,
+        16, 32)`, `WRN-10-1` has filters 8-16-32.
 
         Returns:
             dict[str, dict[str, object]]: name (e.g. `"WRN-16-4"`) -> values,
