@@ -34,6 +34,17 @@ def _build(hp):
     return model
 
 
+def _with_filters(hp, filters):
+    hp = hp.copy()
+    hp.values["filters"] = filters
+    return hp
+
+
+def _recompiled(model, optimizer):
+    model.compile(optimizer, "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
 def test_flip_tta_output_is_the_mean_of_the_two_softmaxes_and_reloads(tmp_path):
     x, _ = _images(8)
     model = _build(kt.HyperParameters())
@@ -64,7 +75,7 @@ def test_best_trial_weights_give_the_best_trials_val_accuracy(tmp_path):
                          project_name="p", latency_runs=0)
     tuner.search(x, y, validation_data=(xv, yv), epochs=3, batch_size=16, verbose=0)
     best = tuner.oracle.get_best_trials(1)[0]
-    path, reason = final_phase.init_weights_path(tuner, best.trial_id, {"init": "best_trial"}, True)
+    path, reason = final_phase.init_weights_path(tuner, best.trial_id, {"init": "best_trial"})
     assert reason is None and path.endswith(".weights.h5")
     model = _build(best.hyperparameters.copy())
     fresh = model.evaluate(xv, yv, batch_size=16, verbose=0, return_dict=True)["accuracy"]
@@ -74,12 +85,20 @@ def test_best_trial_weights_give_the_best_trials_val_accuracy(tmp_path):
     assert start != pytest.approx(fresh) or best.score == pytest.approx(fresh)
     # Fallbacks to scratch, with the reason.
     notes = []
-    for settings, same, why in (({"init": "best_trial", "width_multiplier": 2}, True, "width_multiplier"),
-                                ({"init": "best_trial"}, False, "overrides"),
-                                ({"init": "scratch"}, True, None)):
-        p, r = final_phase.init_weights_path(tuner, best.trial_id, settings, same, log=notes.append)
+    other_filters = 2 if best.hyperparameters.values["filters"] == 4 else 4
+    narrower = kt.HyperModel()
+    narrower.build = lambda hp: _build(_with_filters(hp, other_filters))
+    for settings, final_space, why in (({"init": "best_trial", "width_multiplier": 2}, None, "width_multiplier"),
+                                       ({"init": "best_trial"}, narrower, "changes the network's weights"),
+                                       ({"init": "scratch"}, None, None)):
+        p, r = final_phase.init_weights_path(tuner, best.trial_id, settings, final_space, log=notes.append)
         assert p is None and (r is None if why is None else why in r)
     assert len(notes) == 2 and "training from scratch" in notes[0]
+    # An override of the recipe only (here the optimizer) keeps the trial's weights.
+    recipe_only = kt.HyperModel()
+    recipe_only.build = lambda hp: _recompiled(_build(hp), "sgd")
+    p, r = final_phase.init_weights_path(tuner, best.trial_id, {"init": "best_trial"}, recipe_only)
+    assert p == path and r is None
     # Weights of another shape: not loaded, and said so.
     other = best.hyperparameters.copy()
     other.values["filters"] = 2 if other.values["filters"] == 4 else 4
@@ -124,3 +143,12 @@ def test_run_search_with_best_trial_init_and_flip_tta(tmp_path):
     assert results["final_phase"]["init"] == "scratch"
     assert "width_multiplier" in results["final_phase"]["init_fallback"]
     assert results["test_time_augmentation"] == {"type": "none"}
+    # A final_training.space override of the recipe keeps the trial's weights; one of the network does not.
+    for name, override, init in (("lr", {"learning_rate": 0.005}, "best_trial"), ("stem", {"stem_filters": 8}, "scratch")):
+        (tmp_path / name).mkdir()
+        config = tiny_config(tmp_path / name, max_trials=1,
+                             final_training={"epochs": 1, "init": "best_trial", "space": override})
+        final = run_search(validate_config(config))["final_phase"]
+        assert final["init"] == init and final["space_overrides"] == override
+        assert ("init_fallback" in final) == (init == "scratch")
+    assert "final_training.space changes the network's weights" in final["init_fallback"]

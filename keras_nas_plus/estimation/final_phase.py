@@ -10,8 +10,8 @@ after a NaN loss.
 `search.final_training.init: best_trial` starts the final training from the
 weights the tuner saved for the best trial (Keras Tuner keeps each trial's
 best-epoch checkpoint) instead of a fresh initialisation, when the final
-model has the trial's shapes; otherwise it falls back to `scratch` with a
-printed note. `search.final_training.test_time_augmentation: flip` evaluates
+model has the trial's weights (`final_init`); otherwise it falls back to
+`scratch` with a printed note. `search.final_training.test_time_augmentation: flip` evaluates
 (and saves) the final model wrapped by `with_flip_tta`: the mean of its
 class probabilities for an image and for its horizontal mirror image, a
 common test-time augmentation (e.g. Krizhevsky, Sutskever & Hinton,
@@ -29,9 +29,7 @@ NeurIPS 2021 (Section 3, ensemble selection from the searched pool), here
 simply the top K by the search's score.
 """
 
-import os
 import time
-import warnings
 from typing import Any
 
 import keras
@@ -39,6 +37,8 @@ import numpy as np
 
 from keras_nas_plus.estimation.base import Estimator
 from keras_nas_plus.estimation.final import run_final_phase
+from keras_nas_plus.estimation.final_init import init_weights_path
+from keras_nas_plus.estimation.final_init import load_initial_weights
 from keras_nas_plus.spaces._training import CosineSchedule
 from keras_nas_plus.spaces._training import FinalProgress
 from keras_nas_plus.spaces._training import LastFiniteState
@@ -201,57 +201,6 @@ def with_flip_tta(model: keras.Model, from_logits: bool = False) -> keras.Model:
     tta = keras.Model(inputs, outputs, name=f"{model.name}_flip_tta")
     tta.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return tta
-
-
-def best_trial_checkpoint(tuner, trial_id):
-    """Path of the weights Keras Tuner saved for a trial, or None when missing."""
-    getter = getattr(tuner, "_get_checkpoint_fname", None)
-    if getter is None:
-        return None
-    path = getter(trial_id)
-    return path if os.path.exists(path) else None
-
-
-def init_weights_path(tuner, trial_id, final_training, same_space, log=print):
-    """Where the final model's starting weights come from (`init`), or None for scratch.
-
-    `best_trial` needs the final model to have the trial's shapes: it falls
-    back to scratch (with a printed note) when `width_multiplier` is not 1,
-    when `final_training.space` overrides the space, when the trials were
-    trained at a reduced model fidelity, or when the checkpoint is missing.
-
-    Returns:
-        (path or None, str reason of a fallback or None).
-    """
-    if final_training.get("init", "scratch") != "best_trial":
-        return None, None
-    reason = None
-    fidelity = getattr(tuner, "fidelity", None)
-    if final_training.get("width_multiplier", 1) != 1:
-        reason = "width_multiplier changes the shapes"
-    elif not same_space:
-        reason = "final_training.space overrides the search space"
-    elif fidelity is not None and fidelity.changes_model:
-        reason = "the trials were trained at a reduced model fidelity"
-    path = None if reason else best_trial_checkpoint(tuner, trial_id)
-    if reason is None and path is None:
-        reason = f"trial {trial_id} has no saved checkpoint"
-    if reason:
-        log(f"Final phase: init best_trial not possible ({reason}); training from scratch")
-        return None, reason
-    return path, None
-
-
-def load_initial_weights(model, path, log=print):
-    """Loads `path` into `model`; False (and a printed note) when the shapes differ."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the fresh optimizer has no slots yet
-            model.load_weights(path)
-    except (ValueError, KeyError) as e:
-        log(f"Final phase: the best trial's weights do not fit the final model ({e}); training from scratch")
-        return False
-    return True
 
 
 def _log(verbose, text):
@@ -534,7 +483,7 @@ class FinalTraining(Estimator):
         keras.utils.set_random_seed(self.seed)
         space = tuner.hypermodel if self.space is None else self.space
         options = {"init": self.init, "width_multiplier": width}
-        init_path, init_fallback = init_weights_path(tuner, best_trial.trial_id, options, self.space is None, log=log)
+        init_path, init_fallback = init_weights_path(tuner, best_trial.trial_id, options, self.space, log=log)
         loaded = []
 
         def on_build(built):
@@ -549,7 +498,7 @@ class FinalTraining(Estimator):
         if len(members) > 1:
             log(f"Final phase: an ensemble of {len(members)} networks, trials "
                 + ", ".join(t.trial_id for t in members))
-            paths = [init_path] + [init_weights_path(tuner, t.trial_id, options, self.space is None, log=log)[0]
+            paths = [init_path] + [init_weights_path(tuner, t.trial_id, options, self.space, log=log)[0]
                                    for t in members[1:]]
 
             def build():
