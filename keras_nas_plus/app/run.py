@@ -369,7 +369,8 @@ def _run_search(config, overwrite, data, space, final_training, final_space, ret
              + "\n(raise search.max_trials to search on, or pass --retrain-final to train the final model again)")
         return previous
     _log(verbose, "\nSearch summary (" + config["strategy"]["type"] + ", "
-         + f"{len(records)} trials, {search_seconds:.0f} s)\n" + format_summary(records, search["objective"]))
+         + f"{len(records)} trial{'' if len(records) == 1 else 's'}, {search_seconds:.0f} s)\n"
+         + format_summary(records, search["objective"]))
 
     lce_summary = None
     if getattr(tuner, "learning_curve", None) is not None:
