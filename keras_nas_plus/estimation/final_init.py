@@ -22,11 +22,6 @@ def best_trial_checkpoint(tuner, trial_id):
     return path if os.path.exists(path) else None
 
 
-def weight_shapes(model):
-    """The shapes of `model.weights`, in order (trainable and not: kernels, biases, BatchNorm statistics)."""
-    return [tuple(int(d) for d in w.shape) for w in model.weights]
-
-
 def same_weights(search_space, final_space, hp):
     """Whether `final_space` builds `hp`'s network with the weights `search_space` gives it.
 
@@ -43,7 +38,8 @@ def same_weights(search_space, final_space, hp):
     Returns:
         bool.
     """
-    shapes = [weight_shapes(space.build(hp.copy())) for space in (search_space, final_space)]
+    # `weights`: trainable and not (kernels, biases, BatchNorm statistics), in order.
+    shapes = [[tuple(w.shape) for w in space.build(hp.copy()).weights] for space in (search_space, final_space)]
     return shapes[0] == shapes[1]
 
 
@@ -103,4 +99,4 @@ def load_initial_weights(model, path, log=print):
     return True
 
 
-__all__ = ["best_trial_checkpoint", "init_weights_path", "load_initial_weights", "same_weights", "weight_shapes"]
+__all__ = ["best_trial_checkpoint", "init_weights_path", "load_initial_weights", "same_weights"]

@@ -11,10 +11,12 @@ after a NaN loss.
 weights the tuner saved for the best trial (Keras Tuner keeps each trial's
 best-epoch checkpoint) instead of a fresh initialisation, when the final
 model has the trial's weights (`final_init`); otherwise it falls back to
-`scratch` with a printed note. `search.final_training.test_time_augmentation: flip` evaluates
-(and saves) the final model wrapped by `with_flip_tta`: the mean of its
-class probabilities for an image and for its horizontal mirror image, a
-common test-time augmentation (e.g. Krizhevsky, Sutskever & Hinton,
+`scratch` with a printed note.
+
+`search.final_training.test_time_augmentation: flip` evaluates (and saves)
+the final model wrapped by `with_flip_tta`: the mean of its class
+probabilities for an image and for its horizontal mirror image, a common
+test-time augmentation (e.g. Krizhevsky, Sutskever & Hinton,
 "ImageNet Classification with Deep Convolutional Neural Networks", NeurIPS
 2012, Section 4.1, averaging predictions over reflections).
 
