@@ -2,8 +2,28 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import gc
+
+import keras  # noqa: F401  (the backend and its modules, loaded once for the session)
 import numpy as np
 import pytest
+
+# Every trial's cleanup runs full garbage collections (Keras Tuner before each build, Keras'
+# `clear_session`, our `TrialMemory`). With TensorFlow loaded, each one walks the millions of
+# objects its modules created at import (and what earlier tests left alive) and takes about
+# 0.3 s on a 2-core machine. Freezing what is alive moves those objects out of the collector's
+# view, so a test's collections walk only what its own module created. Default suite on a 2-core
+# CPU: 18 min 16 s without freezing, 15 min 25 s with the freeze at import alone, 8 min 41 s with
+# the freeze per module too. Test-suite speed only: the package itself never freezes.
+gc.freeze()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _frozen_heap():
+    """Collects, then freezes what earlier test modules left alive (see above)."""
+    gc.collect()
+    gc.freeze()
+    yield
 
 
 @pytest.fixture

@@ -120,8 +120,7 @@ class TrialMemory:
             pass
         finally:
             self._before = None
-        gc.collect()
-        _clear_jax_caches()
+        _clear_jax_caches()  # before the one collection, which then also frees what the caches held
         gc.collect()
         trim_heap()
 
