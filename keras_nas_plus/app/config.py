@@ -130,6 +130,12 @@ def _validate_search(search):
     v = search["workers"]
     _check("search.workers", _is_int(v) and v >= 1, v, "an integer >= 1 (trials run at once, one process each)")
     _validate_final_training(search["final_training"])
+    if (search["final_training"] or {}).get("add_unspent_search_time"):
+        for key, value in (("search.time_budget", search["time_budget"]),
+                           ("search.final_training.time_budget", search["final_training"].get("time_budget"))):
+            if value is None:
+                raise ConfigError(f"search.final_training.add_unspent_search_time: true needs {key} "
+                                  "(seconds) to be set")
     v = search["compilation_cache"]
     _check("search.compilation_cache", v is None or (isinstance(v, str) and v), v,
            "null or a directory path (JAX's persistent compilation cache)")
@@ -153,7 +159,7 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 #: Keys of `search.final_training` (the recipe of the final phase).
 FINAL_TRAINING_KEYS = ("epochs", "batch_size", "time_budget", "width_multiplier", "space", "init",
-                       "test_time_augmentation", "ensemble")
+                       "test_time_augmentation", "ensemble", "add_unspent_search_time")
 
 
 def _known_keys(section, mapping, allowed):
@@ -187,6 +193,9 @@ def _validate_final_training(final):
             _check(name, value in ("none", "flip"), value, "none or flip")
         elif key == "ensemble":  # issue 23
             _check(name, _is_int(value) and value >= 1, value, "an integer >= 1 (networks averaged in the final model)")
+        elif key == "add_unspent_search_time":  # issue 23
+            _check(name, isinstance(value, bool), value,
+                   "true or false (true: the seconds of search.time_budget the search left unused go to the final phase)")
 
 
 #: Keys of `search.constraints` (hard constraints, see `NASTuner`).

@@ -246,6 +246,27 @@ def _log(verbose, text):
         print(text, flush=True)
 
 
+def unspent_search_seconds(time_budget, elapsed, searched):
+    """Seconds of the search's time budget left unused, for `final_training.add_unspent_search_time`.
+
+    The search starts no trial it cannot finish in its budget (`NASTuner.search`), so it often ends
+    early; with the option on, the final phase gets those seconds and the whole run keeps to
+    `search.time_budget + search.final_training.time_budget`.
+
+    Args:
+        time_budget: float, `search.time_budget` in seconds.
+        elapsed: float, seconds since this call's search started (worker start-up included).
+        searched: bool, whether this call finished any trial; False (a finished search resumed, or
+            `--retrain-final`) adds nothing, since the budget was not this call's to spend.
+
+    Returns:
+        float >= 0, seconds: `time_budget - elapsed`, 0 when the search overran its budget.
+    """
+    if not searched:
+        return 0.0
+    return max(0.0, float(time_budget) - float(elapsed))
+
+
 def run_search(config, overwrite=False, retrain_final=False):
     """Runs the search described by a validated configuration.
 
@@ -381,6 +402,14 @@ def _run_search(config, overwrite, data, space, final_training, final_space, ret
     # The final phase is an estimator (estimation/final_phase.py): the top-k of a lower-fidelity search
     # at full fidelity, the final training, the test evaluation.
     final = config_module.final_training_from_config(search, data, None if final_space is space else final_space)
+    added = None
+    if final_training.get("add_unspent_search_time"):
+        added = math.floor(10 * unspent_search_seconds(search["time_budget"], time.time() - start,
+                                                       len(tuner.oracle.end_order) > ended_before)) / 10
+        final.time_budget = float(final.time_budget) + added
+        if added:
+            _log(verbose, f"The search left {added:.0f} s of its {search['time_budget']:g} s unused: "
+                 f"the final phase gets them ({final.time_budget:.0f} s).")
     try:
         final.after_search(tuner)
     except final_options.NoCompletedTrialError as e:
@@ -418,6 +447,8 @@ def _run_search(config, overwrite, data, space, final_training, final_space, ret
             for p in pareto_front
         ],
     }
+    if added is not None:
+        results["final_phase"]["added_search_seconds"] = added
     if fidelity_phase is not None:  # fidelity (issue 7)
         results["best_low_fidelity_score"] = results["best_val_score"]
         results["best_val_score"] = fidelity_phase["best_score"]
