@@ -29,6 +29,8 @@ def _config(tmp_path, **final):
 def test_config_errors_name_the_key(tmp_path):
     with pytest.raises(ConfigError, match=r"search\.final_training\.add_unspent_search_time.*true or false"):
         validate_config(_config(tmp_path, add_unspent_search_time="yes"))
+    with pytest.raises(ConfigError, match=r"add_unspent_search_time: expected true or false .*, got null$"):
+        validate_config(_config(tmp_path, add_unspent_search_time=None))  # YAML's word, not Python's None
     config = _config(tmp_path, add_unspent_search_time=True)
     config["search"]["time_budget"] = None
     with pytest.raises(ConfigError, match=r"add_unspent_search_time: true needs search\.time_budget"):
@@ -52,6 +54,7 @@ def test_final_phase_gets_the_search_budget_left_and_retrain_final_adds_none(tmp
     saved = json.load(open(tmp_path / "run" / "results.json"))["final_phase"]
     assert saved["added_search_seconds"] == phase["added_search_seconds"]
     again = run_search(config, retrain_final=True)  # no trial ran in this call
+    assert "nothing added to the final phase's 30 s" in capsys.readouterr().out
     assert again["final_phase"]["added_search_seconds"] == 0.0
     assert again["final_phase"]["time_budget"] == 30
 

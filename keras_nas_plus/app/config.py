@@ -89,9 +89,18 @@ def _is_number(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def _yaml_repr(value):
+    """`value` as it would be written in the YAML file (null, true, false; otherwise Python's repr)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
+
+
 def _check(key, ok, value, expected):
     if not ok:
-        raise ConfigError(f"{key}: expected {expected}, got {value!r}")
+        raise ConfigError(f"{key}: expected {expected}, got {_yaml_repr(value)}")
 
 
 def _validate_data(data):

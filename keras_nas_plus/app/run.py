@@ -410,6 +410,9 @@ def _run_search(config, overwrite, data, space, final_training, final_space, ret
         if added:
             _log(verbose, f"The search left {added:.0f} s of its {search['time_budget']:g} s unused: "
                  f"the final phase gets them ({final.time_budget:.0f} s).")
+        else:
+            _log(verbose, f"The search used all of its {search['time_budget']:g} s (or ran no new trial): "
+                 f"nothing added to the final phase's {final.time_budget:g} s.")
     try:
         final.after_search(tuner)
     except final_options.NoCompletedTrialError as e:
