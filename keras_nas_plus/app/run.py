@@ -260,11 +260,12 @@ def unspent_search_seconds(time_budget, elapsed, searched):
             `--retrain-final`) adds nothing, since the budget was not this call's to spend.
 
     Returns:
-        float >= 0, seconds: `time_budget - elapsed`, 0 when the search overran its budget.
+        float >= 0, seconds: `time_budget - elapsed` rounded down to a tenth, 0 when the search
+        overran its budget.
     """
     if not searched:
         return 0.0
-    return max(0.0, float(time_budget) - float(elapsed))
+    return max(0.0, math.floor(10 * (float(time_budget) - float(elapsed))) / 10)
 
 
 def run_search(config, overwrite=False, retrain_final=False):
@@ -404,8 +405,8 @@ def _run_search(config, overwrite, data, space, final_training, final_space, ret
     final = config_module.final_training_from_config(search, data, None if final_space is space else final_space)
     added = None
     if final_training.get("add_unspent_search_time"):
-        added = math.floor(10 * unspent_search_seconds(search["time_budget"], time.time() - start,
-                                                       len(tuner.oracle.end_order) > ended_before)) / 10
+        added = unspent_search_seconds(search["time_budget"], time.time() - start,
+                                       len(tuner.oracle.end_order) > ended_before)
         final.time_budget = float(final.time_budget) + added
         if added:
             _log(verbose, f"The search left {added:.0f} s of its {search['time_budget']:g} s unused: "
