@@ -307,7 +307,7 @@ def test_mnas_reward_as_utility(tmp_path):
 
 
 def test_run_search_writes_pareto_front(tmp_path):
-    from tests.test_config_cli import tiny_config
+    from test_config_cli import tiny_config
 
     from keras_nas_plus import config as config_module
     from keras_nas_plus import run
