@@ -99,3 +99,19 @@ def test_three_seeds_after_the_fix_sessions_six_and_eight():
     assert [run[3] for run in evolution["runs"]] == [0.27, 0.21, 0.07]
     # every seed ahead of its session's anchor, but the mean lead is under the bar's +0.30
     assert evolution["mean"] == 0.25 and evolution["min"] == 0.12 and evolution["met"] is False
+
+
+def test_configuration_labels_what_the_final_phase_changed():
+    summarize = _summarize()
+    base = {"strategy": {"type": "evolution"}, "final_phase": {"batch_size": 128}}
+    assert summarize.configuration(base, {"search": {"batch_size": 128}}) == "evolution"
+    changed = {"strategy": {"type": "evolution"},
+               "final_phase": {"batch_size": 256, "space_overrides": {"learning_rate": 0.2},
+                               "added_search_seconds": 17.3}}
+    assert (summarize.configuration(changed, {"search": {"batch_size": 128}})
+            == "evolution + final batch 256, lr 0.2 + unspent search time")
+    # no config.json: the trials' batch is taken as 128; an option that added nothing still counts
+    ensemble = {"strategy": {"type": "random"},
+                "final_phase": {"batch_size": 128, "ensemble": {"trials": ["004", "011"]},
+                                "added_search_seconds": 0.0}}
+    assert summarize.configuration(ensemble) == "random + ensemble of 2 + unspent search time"

@@ -9,9 +9,10 @@ searches, `runs.tgz` (the run directories) or the unpacked `NAME/results.json`. 
 comes from `gpu_name.txt`. Rows:
 
 * the anchor (`anchor_BUDGET_DEPTH_WIDTH`): the `RESULT` line of `wrn_baseline.py`;
-* a search (`search_seedN`, `random_seedN`): `results.json`, labelled by strategy, and by the
-  size of the final ensemble where `search.final_training.ensemble` trained several networks
-  (a separate configuration, with its own leads); its seconds are split into the
+* a search (`search_seedN`, `random_seedN`): `results.json`, labelled by its configuration
+  (`configuration`: the strategy, plus the final ensemble's size, batch size, learning rate and
+  unspent-search-time option where they differ from the committed config's; each configuration
+  has its own leads); its seconds are split into the
   trials' compile and train seconds (summed over the workers that ran at once, see
   `keras_nas_plus/engine/timing.py`), the final phase, and the rest of the command's wall time
   (start-up, data, test, and the search's idle GPU time).
@@ -39,8 +40,8 @@ def _read_times(out_dir):
     return times
 
 
-def _results(out_dir, name):
-    path = os.path.join(out_dir, name, "results.json")
+def _results(out_dir, name, file="results.json"):
+    path = os.path.join(out_dir, name, file)
     if os.path.exists(path):
         with open(path) as f:
             return json.load(f)
@@ -48,11 +49,39 @@ def _results(out_dir, name):
     if os.path.exists(archive):
         with tarfile.open(archive) as tar:
             try:
-                member = tar.extractfile(f"{name}/results.json")
+                member = tar.extractfile(f"{name}/{file}")
             except KeyError:
                 return None
             return json.load(member) if member is not None else None
     return None
+
+
+def configuration(results, config=None):
+    """The label of a search arm's configuration: its strategy, plus what its final phase changed.
+
+    `results` is a run's `results.json`, `config` its `config.json` (or None). Appended, in order:
+    "ensemble of K" (`final_training.ensemble` trained K > 1 networks), "final batch B" (a final
+    batch size other than the trials'), "lr X" (a `final_training.space` learning rate) and
+    "unspent search time" (`final_training.add_unspent_search_time`). For example
+    "evolution + final batch 256, lr 0.2 + unspent search time".
+    """
+    final = results.get("final_phase") or {}
+    parts = [results["strategy"]["type"]]
+    members = (final.get("ensemble") or {}).get("trials") or []
+    if len(members) > 1:
+        parts.append(f"ensemble of {len(members)}")
+    trial_batch = ((config or {}).get("search") or {}).get("batch_size", 128)
+    recipe = []
+    if final.get("batch_size") not in (None, trial_batch):
+        recipe.append(f"final batch {final['batch_size']}")
+    rate = (final.get("space_overrides") or {}).get("learning_rate")
+    if rate is not None:
+        recipe.append(f"lr {rate:g}")
+    if recipe:
+        parts.append(", ".join(recipe))
+    if final.get("added_search_seconds") is not None:
+        parts.append("unspent search time")
+    return " + ".join(parts)
 
 
 def anchor_row(out_dir, name, wall, card):
@@ -75,9 +104,8 @@ def search_row(out_dir, name, wall, card):
     tta = r.get("test_time_augmentation") or {}
     final = r.get("final_phase") or {}
     done = [t for t in r["trials"] if t["status"] == "COMPLETED"]
-    strategy = r["strategy"]["type"]
     members = (final.get("ensemble") or {}).get("trials") or []
-    config = strategy + (f" + ensemble of {len(members)}" if len(members) > 1 else "")
+    config = configuration(r, _results(out_dir, name, "config.json"))
     architecture = r.get("best_architecture")
     if len(members) > 1:
         names = {t["trial_id"]: t.get("architecture") for t in r["trials"]}
@@ -128,8 +156,7 @@ def table(rows):
 def leads(rows):
     """Each search arm's test accuracy minus its own session's anchor, in points, per configuration.
 
-    A configuration is the strategy, plus the final ensemble's size where there was one
-    (`row["config"]`, e.g. "evolution + ensemble of 2"). Returns `{config: {"runs": [(session, arm, lead, lead_without_tta)], "mean": m,
+    A configuration is `row["config"]` (see `configuration`, e.g. "evolution + ensemble of 2"). Returns `{config: {"runs": [(session, arm, lead, lead_without_tta)], "mean": m,
     "mean_without_tta": m0, "min": lo, "met": bool}}`; `met` is issue 23's bar: at least three
     runs, a mean lead of at least 0.3 points and no run below its anchor.
     """
@@ -179,7 +206,8 @@ def plot(rows, path):
     sessions = list(dict.fromkeys(r.get("session", "") for r in rows))
     fig, axes = plt.subplots(1, len(sessions), figsize=(4.2 * len(sessions), 3.4), sharey=True, squeeze=False)
     colours = {"anchor": "tab:gray", "evolution": "tab:blue", "random": "tab:orange", "rl": "tab:green",
-               "evolution + ensemble of 2": "tab:purple"}
+               "evolution + ensemble of 2": "tab:purple",
+               "evolution + final batch 256, lr 0.2 + unspent search time": "tab:cyan"}
     values = [100 * r["acc"] for r in rows] + [100 * r["acc_plain"] for r in rows if r.get("acc_plain")]
     for ax, session in zip(axes[0], sessions):
         mine = [r for r in rows if r.get("session", "") == session]
