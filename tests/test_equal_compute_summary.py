@@ -115,3 +115,6 @@ def test_configuration_labels_what_the_final_phase_changed():
                 "final_phase": {"batch_size": 128, "ensemble": {"trials": ["004", "011"]},
                                 "added_search_seconds": 0.0}}
     assert summarize.configuration(ensemble) == "random + ensemble of 2 + unspent search time"
+    views = {"strategy": {"type": "evolution"}, "final_phase": {"batch_size": 128},
+             "test_time_augmentation": {"type": "flip_shift", "views": 18}}
+    assert summarize.configuration(views) == "evolution + TTA flip_shift"

@@ -111,7 +111,7 @@ def test_config_keys_are_validated():
     assert validate_config({"search": {"final_training": final}})["search"]["final_training"] == final
     with pytest.raises(ConfigError, match="search.final_training.init: expected scratch or best_trial"):
         validate_config({"search": {"final_training": {"init": "warm"}}})
-    with pytest.raises(ConfigError, match="search.final_training.test_time_augmentation: expected none or flip"):
+    with pytest.raises(ConfigError, match="search.final_training.test_time_augmentation: expected none, flip"):
         validate_config({"search": {"final_training": {"test_time_augmentation": "crop"}}})
 
 

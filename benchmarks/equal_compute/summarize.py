@@ -10,9 +10,9 @@ comes from `gpu_name.txt`. Rows:
 
 * the anchor (`anchor_BUDGET_DEPTH_WIDTH`): the `RESULT` line of `wrn_baseline.py`;
 * a search (`search_seedN`, `random_seedN`): `results.json`, labelled by its configuration
-  (`configuration`: the strategy, plus the final ensemble's size, batch size, learning rate and
-  unspent-search-time option where they differ from the committed config's; each configuration
-  has its own leads); its seconds are split into the
+  (`configuration`: the strategy, plus the final ensemble's size, batch size, learning rate,
+  unspent-search-time option and test-time augmentation where they differ from the committed
+  config's; each configuration has its own leads); its seconds are split into the
   trials' compile and train seconds (summed over the workers that ran at once, see
   `keras_nas_plus/engine/timing.py`), the final phase, and the rest of the command's wall time
   (start-up, data, test, and the search's idle GPU time).
@@ -62,7 +62,8 @@ def configuration(results, config=None):
     `results` is a run's `results.json`, `config` its `config.json` (or None). Appended, in order:
     "ensemble of K" (`final_training.ensemble` trained K > 1 networks), "final batch B" (a final
     batch size other than the trials'), "lr X" (a `final_training.space` learning rate) and
-    "unspent search time" (`final_training.add_unspent_search_time`). For example
+    "unspent search time" (`final_training.add_unspent_search_time`) and "TTA T" (a
+    `final_training.test_time_augmentation` other than the committed `flip`). For example
     "evolution + final batch 256, lr 0.2 + unspent search time".
     """
     final = results.get("final_phase") or {}
@@ -81,6 +82,9 @@ def configuration(results, config=None):
         parts.append(", ".join(recipe))
     if final.get("added_search_seconds") is not None:
         parts.append("unspent search time")
+    tta = (results.get("test_time_augmentation") or {}).get("type", "flip")
+    if tta != "flip":
+        parts.append(f"TTA {tta}")
     return " + ".join(parts)
 
 
@@ -207,7 +211,8 @@ def plot(rows, path):
     fig, axes = plt.subplots(1, len(sessions), figsize=(4.2 * len(sessions), 3.4), sharey=True, squeeze=False)
     colours = {"anchor": "tab:gray", "evolution": "tab:blue", "random": "tab:orange", "rl": "tab:green",
                "evolution + ensemble of 2": "tab:purple",
-               "evolution + final batch 256, lr 0.2 + unspent search time": "tab:cyan"}
+               "evolution + final batch 256, lr 0.2 + unspent search time": "tab:cyan",
+               "evolution + TTA flip_shift": "tab:olive"}
     values = [100 * r["acc"] for r in rows] + [100 * r["acc_plain"] for r in rows if r.get("acc_plain")]
     for ax, session in zip(axes[0], sessions):
         mine = [r for r in rows if r.get("session", "") == session]

@@ -199,7 +199,8 @@ def _validate_final_training(final):
         elif key == "init":  # issue 23
             _check(name, value in ("scratch", "best_trial"), value, "scratch or best_trial")
         elif key == "test_time_augmentation":  # issue 23
-            _check(name, value in ("none", "flip"), value, "none or flip")
+            _check(name, value in ("none", "flip", "flip_shift"), value,
+                   "none, flip (image and mirror) or flip_shift (18 views: both, shifted by up to 2 px)")
         elif key == "ensemble":  # issue 23
             _check(name, _is_int(value) and value >= 1, value, "an integer >= 1 (networks averaged in the final model)")
         elif key == "add_unspent_search_time":  # issue 23

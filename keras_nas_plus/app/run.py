@@ -297,7 +297,8 @@ def run_search(config, overwrite=False, retrain_final=False):
     space = build_space(config["space"], data)
     final_training = dict(search.get("final_training") or {})
     if final_training.get("test_time_augmentation", "none") != "none" and data["input_kind"] != "image":
-        raise config_module.ConfigError("search.final_training.test_time_augmentation: flip needs image data, "
+        raise config_module.ConfigError(f"search.final_training.test_time_augmentation: "
+                                        f"{final_training['test_time_augmentation']} needs image data, "
                                         f"got {data['input_kind']} data")
     final_space = space
     if final_training.get("space"):  # the final recipe's argument overrides, checked before any work

@@ -18,7 +18,9 @@ the final model wrapped by `with_flip_tta`: the mean of its class
 probabilities for an image and for its horizontal mirror image, a common
 test-time augmentation (e.g. Krizhevsky, Sutskever & Hinton,
 "ImageNet Classification with Deep Convolutional Neural Networks", NeurIPS
-2012, Section 4.1, averaging predictions over reflections).
+2012, Section 4.1, averaging predictions over reflections);
+`test_time_augmentation: flip_shift` averages 18 views, the image and its
+mirror shifted by up to 2 pixels (`keras_nas_plus.estimation.tta`).
 
 `search.final_training.ensemble: K` trains the K best trials' networks
 together, as one Keras model (`ensemble_models`): each member keeps its own
@@ -41,6 +43,7 @@ from keras_nas_plus.estimation.base import Estimator
 from keras_nas_plus.estimation.final import run_final_phase
 from keras_nas_plus.estimation.final_init import init_weights_path
 from keras_nas_plus.estimation.final_init import load_initial_weights
+from keras_nas_plus.estimation.tta import with_view_tta
 from keras_nas_plus.spaces._training import CosineSchedule
 from keras_nas_plus.spaces._training import FinalProgress
 from keras_nas_plus.spaces._training import LastFiniteState
@@ -51,7 +54,7 @@ from keras_nas_plus.spaces.scaling import widened
 #: Values of `search.final_training.init`.
 INIT_CHOICES = ("scratch", "best_trial")
 #: Values of `search.final_training.test_time_augmentation`.
-TTA_CHOICES = ("none", "flip")
+TTA_CHOICES = ("none", "flip", "flip_shift")
 
 
 @keras.saving.register_keras_serializable(package="keras_nas_plus")
@@ -338,7 +341,7 @@ class FinalTraining(Estimator):
     architecture for `epochs` epochs on train + validation data (`_final_fit`,
     going on after a divergence), or, with `epochs=0`, keeps the re-trained
     (or the tuner's best) model; and evaluates it on the test split, with the
-    flip test-time augmentation if asked (`with_flip_tta`). The outcome is in
+    test-time augmentation if asked (`with_flip_tta`, `with_view_tta`). The outcome is in
     `self.result`. `keras-nas-plus search` calls the hook after its search
     summary (YAML `search.final_epochs`, `search.final_training`).
 
@@ -359,7 +362,10 @@ class FinalTraining(Estimator):
             in `final_info`.
         init: "scratch" (default) or "best_trial": start from the best
             trial's saved weights when the shapes allow.
-        test_time_augmentation: "none" (default) or "flip".
+        test_time_augmentation: "none" (default), "flip" (the image and its
+            mirror, `with_flip_tta`) or "flip_shift" (18 views: both, each
+            shifted by -2, 0 or 2 pixels along each axis,
+            `estimation.tta.with_view_tta`).
         ensemble: int >= 1, default 1. Number of networks in the final
             model: with K > 1 the K best trials (by the search's score, the
             chosen trial first) are trained together for the same epochs
@@ -543,9 +549,10 @@ class FinalTraining(Estimator):
         batch = whole_batch_size(len(x), self.batch_size)
         evaluation = model.evaluate(x, y, batch_size=batch, verbose=0, return_dict=True)
         tta_info = {"type": self.test_time_augmentation}
-        if tta_info["type"] == "flip":  # the saved model includes the augmentation
+        if tta_info["type"] != "none":  # the saved model includes the augmentation
             tta_info["test_accuracy_without_tta"] = _accuracy(evaluation)
-            model = with_flip_tta(model)
+            model = with_flip_tta(model) if tta_info["type"] == "flip" else with_view_tta(model)
+            tta_info["views"] = 2 if tta_info["type"] == "flip" else model.get_layer("test_time_views").views
             evaluation = model.evaluate(x, y, batch_size=batch, verbose=0, return_dict=True)
             tta_info["test_accuracy"] = _accuracy(evaluation)
         return model, evaluation, tta_info
