@@ -106,7 +106,13 @@ def test_nan_trial_is_failed_and_search_goes_on(tiny_images, tmp_path):
 
 
 def test_time_budget_ends_search_cleanly(tiny_images, tmp_path):
-    tuner = RegularizedEvolution(user_build, objective="val_accuracy", max_trials=10, population_size=2,
+    import time
+
+    def slow_build(hp):  # the first trial outlasts the budget on any machine (torch's tiny trials took 0.07 s)
+        time.sleep(0.6)
+        return user_build(hp)
+
+    tuner = RegularizedEvolution(slow_build, objective="val_accuracy", max_trials=10, population_size=2,
                                  sample_size=1, seed=0, directory=str(tmp_path), project_name="p",
                                  time_budget=0.5)
     search(tuner, tiny_images)
