@@ -112,7 +112,7 @@ def test_config_accepts_flip_shift_and_names_a_bad_value():
         validate_config({"search": {"final_training": {"test_time_augmentation": "crop"}}})
 
 
-def test_run_search_with_flip_shift_saves_the_wrapped_model(tmp_path):
+def test_run_search_with_flip_shift_saves_the_wrapped_model(tmp_path, capsys):
     from test_config_cli import tiny_config
 
     from keras_nas_plus.run import run_search
@@ -121,6 +121,9 @@ def test_run_search_with_flip_shift_saves_the_wrapped_model(tmp_path):
                          final_training={"epochs": 1, "test_time_augmentation": "flip_shift"})
     results = run_search(validate_config(config))
     info = results["test_time_augmentation"]
+    printed = capsys.readouterr().out
+    assert (f"test accuracy = {results['test_accuracy']:.4f} (flip_shift test-time augmentation, 18 views; "
+            f"{info['test_accuracy_without_tta']:.4f} without)") in printed
     assert info["type"] == "flip_shift" and info["views"] == 18
     assert info["test_accuracy"] == results["test_accuracy"]
     assert 0 <= info["test_accuracy_without_tta"] <= 1

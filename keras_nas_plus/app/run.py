@@ -460,9 +460,13 @@ def _run_search(config, overwrite, data, space, final_training, final_space, ret
         results["final_phase"].update({("top_k_seconds" if k == "seconds" else k): v
                                        for k, v in fidelity_phase.items() if k != "model"})
     atomic_write_text(os.path.join(directory, RESULTS_FILE), json.dumps(results, indent=2))
+    tta = results.get("test_time_augmentation") or {}
+    without = tta.get("test_accuracy_without_tta")
+    with_tta = (f" ({tta['type']} test-time augmentation, {tta['views']} views; {without:.4f} without)"
+                if "views" in tta and without is not None else "")
     _log(verbose, f"\nBest trial {best_trial.trial_id}: {results['best_architecture']}\n"
          f"  {search['objective']} = {results['best_val_score']:.4f}, "
-         f"test accuracy = {results['test_accuracy']:.4f}\n"
+         f"test accuracy = {results['test_accuracy']:.4f}{with_tta}\n"
          f"  model: {model_path}\n  results: {os.path.join(directory, RESULTS_FILE)}")
     return results
 
