@@ -61,7 +61,7 @@ def configuration(results, config=None):
 
     `results` is a run's `results.json`, `config` its `config.json` (or None). Appended, in order:
     "ensemble of K" (`final_training.ensemble` trained K > 1 networks), "final batch B" (a final
-    batch size other than the trials'), "lr X" (a `final_training.space` learning rate) and
+    batch size other than the trials'), "lr X" (a `final_training.space` learning rate),
     "unspent search time" (`final_training.add_unspent_search_time`) and "TTA T" (a
     `final_training.test_time_augmentation` other than the committed `flip`). For example
     "evolution + final batch 256, lr 0.2 + unspent search time".

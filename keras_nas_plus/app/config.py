@@ -32,6 +32,8 @@ from keras_nas_plus.estimation.inheritance import WeightInheritance
 from keras_nas_plus.estimation.learning_curves import LearningCurveEstimator
 from keras_nas_plus.estimation.learning_curves import learning_curve_kwargs
 from keras_nas_plus.estimation import fidelity
+from keras_nas_plus.estimation.final_phase import INIT_CHOICES
+from keras_nas_plus.estimation.final_phase import TTA_CHOICES
 from keras_nas_plus.estimation.final_phase import FinalTraining
 from keras_nas_plus.vocabulary import COST_OBJECTIVES as _COST_OBJECTIVES  # noqa: F401 (old name)
 from keras_nas_plus.vocabulary import ConfigError
@@ -197,9 +199,9 @@ def _validate_final_training(final):
             _check(name, isinstance(value, dict), value,
                    "a mapping of search-space arguments, e.g. {augmentation: translate_flip}")
         elif key == "init":  # issue 23
-            _check(name, value in ("scratch", "best_trial"), value, "scratch or best_trial")
+            _check(name, value in INIT_CHOICES, value, "scratch or best_trial")
         elif key == "test_time_augmentation":  # issue 23
-            _check(name, value in ("none", "flip", "flip_shift"), value,
+            _check(name, value in TTA_CHOICES, value,
                    "none, flip (image and mirror) or flip_shift (18 views: both, shifted by up to 2 px)")
         elif key == "ensemble":  # issue 23
             _check(name, _is_int(value) and value >= 1, value, "an integer >= 1 (networks averaged in the final model)")

@@ -551,8 +551,11 @@ class FinalTraining(Estimator):
         tta_info = {"type": self.test_time_augmentation}
         if tta_info["type"] != "none":  # the saved model includes the augmentation
             tta_info["test_accuracy_without_tta"] = _accuracy(evaluation)
-            model = with_flip_tta(model) if tta_info["type"] == "flip" else with_view_tta(model)
-            tta_info["views"] = 2 if tta_info["type"] == "flip" else model.get_layer("test_time_views").views
+            if tta_info["type"] == "flip":
+                model, tta_info["views"] = with_flip_tta(model), 2
+            else:
+                model = with_view_tta(model)
+                tta_info["views"] = model.get_layer("test_time_views").views
             evaluation = model.evaluate(x, y, batch_size=batch, verbose=0, return_dict=True)
             tta_info["test_accuracy"] = _accuracy(evaluation)
         return model, evaluation, tta_info
