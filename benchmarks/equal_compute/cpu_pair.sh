@@ -20,6 +20,8 @@ OUT=${OUT:-runs/cpu_pair}; mkdir -p "$OUT"
 PY=${PYTHON:-python3}
 EXTRA=(); for s in ${SETS:-}; do EXTRA+=(--set "$s"); done
 SAMPLE=$($PY -c "import keras_nas_plus.datasets as d, os; print(os.path.join(os.path.dirname(d.__file__), 'fashion_mnist_small.npz'))")
+# The machine, for the record: the same "2-core CPU" ran WRN-10-1 epochs 2-3x faster on some days.
+{ date -u; nproc; lscpu 2>/dev/null | grep -i "model name"; } > "$OUT/machine.txt"
 start=$(date +%s)
 $PY -m keras_nas_plus.cli search ${EXAMPLE:-examples/fashion_mnist.yaml} --overwrite \
   --set "search.directory=$OUT/example" "${EXTRA[@]}" > "$OUT/example.log" 2>&1
