@@ -118,3 +118,7 @@ def test_configuration_labels_what_the_final_phase_changed():
     views = {"strategy": {"type": "evolution"}, "final_phase": {"batch_size": 128},
              "test_time_augmentation": {"type": "flip_shift", "views": 18}}
     assert summarize.configuration(views) == "evolution + TTA flip_shift"
+    picked = {"strategy": {"type": "evolution"},
+              "final_phase": {"batch_size": 128, "min_epochs": {"min_epochs": 20, "expected_epochs": 22.4,
+                                                                "best_trial_id": "002"}}}
+    assert summarize.configuration(picked) == "evolution + min epochs 20"

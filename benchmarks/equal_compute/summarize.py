@@ -62,8 +62,9 @@ def configuration(results, config=None):
     `results` is a run's `results.json`, `config` its `config.json` (or None). Appended, in order:
     "ensemble of K" (`final_training.ensemble` trained K > 1 networks), "final batch B" (a final
     batch size other than the trials'), "lr X" (a `final_training.space` learning rate),
-    "unspent search time" (`final_training.add_unspent_search_time`) and "TTA T" (a
-    `final_training.test_time_augmentation` other than the committed `flip`). For example
+    "unspent search time" (`final_training.add_unspent_search_time`), "min epochs N"
+    (`final_training.min_epochs`) and "TTA T" (a `final_training.test_time_augmentation` other
+    than the committed `flip`). For example
     "evolution + final batch 256, lr 0.2 + unspent search time".
     """
     final = results.get("final_phase") or {}
@@ -82,6 +83,8 @@ def configuration(results, config=None):
         parts.append(", ".join(recipe))
     if final.get("added_search_seconds") is not None:
         parts.append("unspent search time")
+    if final.get("min_epochs"):
+        parts.append(f"min epochs {final['min_epochs']['min_epochs']}")
     tta = (results.get("test_time_augmentation") or {}).get("type", "flip")
     if tta != "flip":
         parts.append(f"TTA {tta}")

@@ -170,7 +170,7 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 #: Keys of `search.final_training` (the recipe of the final phase).
 FINAL_TRAINING_KEYS = ("epochs", "batch_size", "time_budget", "width_multiplier", "space", "init",
-                       "test_time_augmentation", "ensemble", "add_unspent_search_time")
+                       "test_time_augmentation", "ensemble", "add_unspent_search_time", "min_epochs")
 
 
 def _known_keys(section, mapping, allowed):
@@ -205,6 +205,11 @@ def _validate_final_training(final):
                    "none, flip (image and mirror) or flip_shift (18 views: both, shifted by up to 2 px)")
         elif key == "ensemble":  # issue 23
             _check(name, _is_int(value) and value >= 1, value, "an integer >= 1 (networks averaged in the final model)")
+        elif key == "min_epochs":  # issue 23
+            _check(name, _is_int(value) and value >= 0, value,
+                   "an integer >= 0 (N: the best trial expected to train N epochs in time_budget; 0: the best)")
+            if value and final.get("time_budget") is None:
+                raise ConfigError(f"{name}: {value} needs search.final_training.time_budget (seconds)")
         elif key == "add_unspent_search_time":  # issue 23
             _check(name, isinstance(value, bool), value,
                    "true or false (true: the seconds of search.time_budget the search left unused go to the final phase)")
@@ -424,7 +429,7 @@ def final_training_from_config(search: dict, data: dict, space: Any = None) -> F
         batch_size=options.get("batch_size", search["batch_size"]), time_budget=options.get("time_budget"),
         width_multiplier=options.get("width_multiplier", 1), space=space, space_overrides=options.get("space"),
         init=options.get("init", "scratch"), test_time_augmentation=options.get("test_time_augmentation", "none"),
-        ensemble=options.get("ensemble", 1), seed=search["seed"], precision=search["precision"], multi_objective=bool(search.get("objectives")),
+        ensemble=options.get("ensemble", 1), min_epochs=options.get("min_epochs", 0), seed=search["seed"], precision=search["precision"], multi_objective=bool(search.get("objectives")),
         search_epochs=search["epochs"], search_batch_size=search["batch_size"], objective=search["objective"],
         verbose=search["verbose"])
 

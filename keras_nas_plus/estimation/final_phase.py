@@ -366,6 +366,13 @@ class FinalTraining(Estimator):
             mirror, `with_flip_tta`) or "flip_shift" (18 views: both, each
             shifted by -2, 0 or 2 pixels along each axis,
             `estimation.tta.with_view_tta`).
+        min_epochs: int >= 0, default 0. With `time_budget`, train the best
+            trial whose network is expected to get at least this many epochs
+            in the final `time_budget` seconds (from its trial's training
+            seconds per example, `nas_trial.json` `timing`; the best trial if
+            none is); 0: the best trial. Trials are ranked after equal
+            epochs, the final phase trains for equal seconds. Single
+            objective, full-fidelity searches only.
         ensemble: int >= 1, default 1. Number of networks in the final
             model: with K > 1 the K best trials (by the search's score, the
             chosen trial first) are trained together for the same epochs
@@ -387,7 +394,8 @@ class FinalTraining(Estimator):
 
     Raises:
         ValueError: if `init` or `test_time_augmentation` is not a known
-            value, `epochs` is negative, or `ensemble` is not an integer >= 1.
+            value, `epochs` or `min_epochs` is negative, or `ensemble` is not
+            an integer >= 1.
     """
 
     name = "final_training"
@@ -397,13 +405,13 @@ class FinalTraining(Estimator):
                  init: str = "scratch", test_time_augmentation: str = "none", ensemble: int = 1, seed: int = 0,
                  precision: str = None,
                  multi_objective: bool = False, search_epochs: int = 1, search_batch_size: int = None,
-                 objective: str = "val_accuracy", verbose: int = 1):
+                 objective: str = "val_accuracy", verbose: int = 1, min_epochs: int = 0):
         if init not in INIT_CHOICES:
             raise ValueError(f"`init` must be one of {INIT_CHOICES}, got {init!r}.")
         if test_time_augmentation not in TTA_CHOICES:
             raise ValueError(f"`test_time_augmentation` must be one of {TTA_CHOICES}, got {test_time_augmentation!r}.")
-        if int(epochs) < 0:
-            raise ValueError(f"`epochs` must be >= 0, got {epochs!r}.")
+        if int(epochs) < 0 or int(min_epochs) < 0:
+            raise ValueError(f"`epochs` and `min_epochs` must be >= 0, got {epochs!r} and {min_epochs!r}.")
         if isinstance(ensemble, bool) or not isinstance(ensemble, (int, np.integer)) or ensemble < 1:
             raise ValueError(f"`ensemble` must be an integer >= 1, got {ensemble!r}.")
         self.data, self.epochs, self.batch_size = data, int(epochs), int(batch_size)
@@ -411,7 +419,7 @@ class FinalTraining(Estimator):
         self.space, self.space_overrides = space, space_overrides
         self.init, self.test_time_augmentation, self.ensemble = init, test_time_augmentation, int(ensemble)
         self.seed, self.precision, self.multi_objective = seed, precision, multi_objective
-        self.search_epochs = search_epochs
+        self.search_epochs, self.min_epochs, self.pick = search_epochs, int(min_epochs), None
         self.search_batch_size = batch_size if search_batch_size is None else search_batch_size
         self.objective, self.verbose = objective, verbose
         self.result = None
@@ -436,7 +444,33 @@ class FinalTraining(Estimator):
                 best = [front[0]["trial"]]
         if not best or _finite_score(best[0]) is None:
             raise NoCompletedTrialError("no trial completed successfully; see the trial messages above")
+        self.pick = None
+        if self.min_epochs and self.time_budget and not self.multi_objective and getattr(tuner, "fidelity", None) is None:
+            for trial in tuner.oracle.get_best_trials(len(tuner.oracle.trials)):
+                expected = self.expected_final_epochs(tuner, trial)
+                if _finite_score(trial) is not None and expected is not None and expected >= self.min_epochs:
+                    self.pick = {"min_epochs": self.min_epochs, "expected_epochs": round(expected, 1),
+                                 "best_trial_id": best[0].trial_id}
+                    if trial.trial_id != best[0].trial_id:
+                        _log(self.verbose, f"Final phase: trial {best[0].trial_id} is expected to train fewer than "
+                                           f"min_epochs={self.min_epochs} epochs in {self.time_budget} s; trial "
+                                           f"{trial.trial_id} is the best expected to ({expected:.0f} epochs)")
+                    return trial
         return best[0]
+
+    def expected_final_epochs(self, tuner, trial):
+        """Epochs `trial`'s network is expected to train in `time_budget` seconds on train + validation data.
+
+        From the trial's training seconds per epoch per example (`tuner.get_trial_info`);
+        None when the tuner kept no timing or there is no `time_budget`.
+        """
+        info = tuner.get_trial_info(trial.trial_id) if hasattr(tuner, "get_trial_info") else None
+        seconds, epochs, examples = ((info or {}).get("timing") or {}).get("train_seconds"), \
+            (info or {}).get("epochs_trained"), (info or {}).get("num_train_examples")
+        if not (seconds and epochs and examples and self.time_budget):
+            return None
+        final_examples = sum(len(self.data[k]) for k in ("x_train", "x_val") if self.data.get(k) is not None)
+        return float(self.time_budget) / (seconds / epochs / examples * final_examples)
 
     def after_search(self, tuner: Any) -> None:
         """Trains and evaluates the final model; sets `self.result`.
@@ -459,7 +493,7 @@ class FinalTraining(Estimator):
                 "objective": self.objective}, self.verbose)
             best_trial = tuner.oracle.get_trial(fidelity_phase["best_trial_id"])
         start = time.time()
-        final_info = {"epochs": self.epochs}
+        final_info = {"epochs": self.epochs, **({"min_epochs": self.pick} if self.pick else {})}
         if self.epochs:
             model = self._train(tuner, best_trial, final_info, log)
         elif fidelity_phase is not None:
